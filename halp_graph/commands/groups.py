@@ -1,0 +1,28 @@
+"""`groups MODEL.onnx`: show the coupled channel groups of a model."""
+
+from __future__ import annotations
+
+from ..graph import analyze, load_model
+from ..graph.export import FORMATS, render
+from .common import add_force, write_text
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("groups", help="find and show coupled channel groups",
+                       description="Capture an ONNX model and print its coupled channel groups.")
+    p.add_argument("model", help="ONNX model file")
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="text table (default), groups JSON (halp_graph.groups/1), dot or graphml")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    add_force(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    model = load_model(args.model)
+    text = render(analyze(model), args.format)
+    if args.output:
+        write_text(args.output, text, inputs=(args.model,), force=args.force)
+    else:
+        print(text, end="")
+    return 0

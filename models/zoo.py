@@ -1,0 +1,191 @@
+"""Export torchvision classification models to ONNX with either exporter, cached on disk.
+
+Weights are random (weights=None: nothing can be downloaded here). Batch-norm statistics
+are then calibrated on random images and the affine parameters drawn at random, so that
+activations stay of order one through the whole network (an equivalence check on outputs
+of 1e-14 proves nothing) and no two folded biases are equal by accident. `bn="default"`
+keeps torchvision's initial statistics instead, which is what makes the legacy exporter
+share identical bias initializers through Identity nodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+
+EXPORTERS = ("legacy", "dynamo")
+RECIPE = 2  # bump when build_module changes what a zoo export contains (part of the cache key)
+
+# Smallest input each family accepts, used when tests ask for "small" models.
+SMALL_RESOLUTION = {"inception_v3": 96, "googlenet": 64, "maxvit_t": 224, "vit": 64, "swin": 64,
+                    "squeezenet": 64, "alexnet": 64, "efficientnet": 64}
+# Models whose constructor takes an image size (ViT's position embedding depends on it).
+IMAGE_SIZE_KWARG = ("vit_",)
+TOO_BIG = ("vit_h_14", "regnet_y_128gf")  # > 2 GB of weights: external-data tests only
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    exporter: str = "legacy"
+    resolution: int = 224
+    dynamic_batch: bool = False
+    bn: str = "calibrated"
+    opset: int | None = None
+    seed: int = 0
+
+    @property
+    def opset_version(self) -> int:
+        return self.opset or (17 if self.exporter == "legacy" else 18)
+
+    def filename(self) -> str:
+        batch = "N" if self.dynamic_batch else "1"
+        return (f"{self.name}_{self.exporter}_r{self.resolution}_b{batch}_{self.bn}"
+                f"_op{self.opset_version}_s{self.seed}_v{RECIPE}.onnx")
+
+
+def classification_models() -> list[str]:
+    from halp_graph.torchvision_compat import import_torchvision
+    tv = import_torchvision()
+    return sorted(tv.models.list_models(module=tv.models))
+
+
+def small_resolution(name: str) -> int:
+    for prefix, res in SMALL_RESOLUTION.items():
+        if name.startswith(prefix):
+            return res
+    return 64
+
+
+def cache_dir() -> str:
+    root = os.environ.get("HALP_GRAPH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "halp_graph")
+    import torch
+    path = os.path.join(root, "zoo", f"torch-{torch.__version__}")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def build_module(name: str, resolution: int = 224, bn: str = "calibrated", seed: int = 0):
+    """The torchvision model in eval mode, with calibrated (or default) BN statistics."""
+    import torch
+    from halp_graph.torchvision_compat import import_torchvision
+    tv = import_torchvision()
+    torch.manual_seed(seed)
+    kwargs = {"weights": None}
+    if name.startswith(IMAGE_SIZE_KWARG):
+        kwargs["image_size"] = resolution
+    if name in ("googlenet", "inception_v3"):
+        kwargs["aux_logits"] = False
+        kwargs["init_weights"] = True
+    model = tv.models.get_model(name, **kwargs)
+    _reinit_zero_weights(model, seed)
+    if bn == "calibrated":
+        calibrate_batchnorm(model, resolution, seed)
+        scale_logits(model, resolution, seed)
+    return model.eval()
+
+
+def _reinit_zero_weights(model, seed: int) -> None:
+    """Some heads start at zero (torchvision's ViT), which makes every output 0, and
+    ConvNeXt's layer scales start at 1e-6, which hides its blocks from any output check."""
+    import torch
+    gen = torch.Generator().manual_seed(seed + 2)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)) and not m.weight.any():
+                m.weight.copy_(0.02 * torch.randn(m.weight.shape, generator=gen))
+        for name, p in model.named_parameters():
+            if name.endswith("layer_scale"):
+                p.copy_(0.1 + 0.4 * torch.rand(p.shape, generator=gen))
+
+
+def scale_logits(model, resolution: int, seed: int = 0) -> None:
+    """Scale the last layer so logits have unit spread on random images: the equivalence
+    tolerances (rtol 1e-4, atol 1e-5) then mean the same on every model."""
+    import torch
+    last = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))][-1]
+    gen = torch.Generator().manual_seed(seed + 3)
+    model.eval()
+    with torch.no_grad():
+        std = float(model(torch.randn(4, 3, resolution, resolution, generator=gen)).std())
+        if std > 0 and abs(std - 1) > 1e-3:
+            last.weight.div_(std)
+            if last.bias is not None:
+                last.bias.div_(std)
+
+
+def calibrate_batchnorm(model, resolution: int, seed: int = 0, batches: int = 2) -> None:
+    """Running statistics from random images; random affine parameters on top."""
+    import torch
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    gen = torch.Generator().manual_seed(seed + 1)
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration batches
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(4, 3, resolution, resolution, generator=gen))
+        for m in bns:
+            if m.affine:
+                m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=gen))
+                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=gen))
+    model.eval()
+
+
+def export(name: str, exporter: str = "legacy", resolution: int | None = None,
+           dynamic_batch: bool = False, bn: str = "calibrated", opset: int | None = None,
+           seed: int = 0, cache: bool = True) -> str:
+    """Path of the exported ONNX file, exporting it on first use."""
+    if exporter not in EXPORTERS:
+        raise ValueError(f"exporter must be one of {EXPORTERS}, not {exporter!r}")
+    entry = ZooEntry(name, exporter, resolution or 224, dynamic_batch, bn, opset, seed)
+    path = os.path.join(cache_dir(), entry.filename())
+    if cache and os.path.exists(path):
+        return path
+    module = build_module(name, entry.resolution, bn, seed)
+    _export_module(module, entry, path)
+    return path
+
+
+def _export_module(module, entry: ZooEntry, path: str) -> None:
+    import torch
+    x = torch.randn(1 if not entry.dynamic_batch else 2, 3, entry.resolution, entry.resolution)
+    tmpdir = tempfile.mkdtemp(dir=os.path.dirname(path), prefix=".export.")
+    tmp = os.path.join(tmpdir, os.path.basename(path))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if entry.exporter == "legacy":
+                kwargs = {}
+                if entry.dynamic_batch:
+                    kwargs["dynamic_axes"] = {"input": {0: "batch"}, "logits": {0: "batch"}}
+                torch.onnx.export(module, (x,), tmp, dynamo=False, opset_version=entry.opset_version,
+                                  input_names=["input"], output_names=["logits"], **kwargs)
+            else:
+                kwargs = {}
+                if entry.dynamic_batch:
+                    kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=1024)},)
+                program = torch.onnx.export(module, (x,), dynamo=True, opset_version=entry.opset_version,
+                                            input_names=["input"], output_names=["logits"], verbose=False,
+                                            **kwargs)
+                program.save(tmp)
+        for fname in os.listdir(tmpdir):  # the model and any external data file
+            target = os.path.join(os.path.dirname(path), fname)
+            os.replace(os.path.join(tmpdir, fname), target)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
