@@ -209,6 +209,46 @@ def spatial_attention(opset: int = 17, batch="N") -> onnx.ModelProto:
     return b.build()
 
 
+def weight_standardized(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """A conv whose weight is standardised at run time from constants: both channel axes
+    are followed back to the initializers. The statistics read the stored weight itself (a
+    per-use constant), so they keep their values when channels go, exactly as in the
+    channel-masked model. (NF-ResNet's batch-norm-in-training-mode standardisation reads a
+    reshaped copy instead, and is frozen.)"""
+    b = GraphBuilder("weight_standardized", opset, batch)
+    x = b.relu(b.conv(b.input("x", 3), 8, hint="c1"))
+    w = b.const(b.weights((6, 8, 3, 3), 72), "std_w")
+    mean = b.reduce_mean(w, [1, 2, 3])
+    gain = b.const((0.5 + b.rng.random((6, 1, 1, 1))).astype(np.float32), "gain")
+    w_std = b.mul(b.op("Sub", [w, mean], [6, 8, 3, 3]), gain)
+    n, _, h, wd = b.shapes[x]
+    y = b.relu(b.op("Conv", [x, w_std], [n, 6, h, wd], kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
+    _head(b, y)
+    return b.build()
+
+
+def weight_batchnorm_standardized(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """timm's NF-ResNet standardisation: the weight reshaped to [1, out, in*k*k] and
+    normalised by BatchNormalization in training mode. Its output channels are per-channel
+    there and prunable; its input channels feed the statistics and are frozen."""
+    b = GraphBuilder("weight_batchnorm_standardized", opset, batch)
+    x = b.relu(b.conv(b.input("x", 3), 8, hint="c1"))
+    w = b.reshape(b.const(b.weights((6, 8, 3, 3), 72), "nf_w"), [1, 6, -1], [1, 6, 72])
+    ones, zeros = np.ones(6, np.float32), np.zeros(6, np.float32)
+    params = [w, b.const(ones, "g"), b.const(zeros, "b"), b.const(zeros, "m"), b.const(ones, "v")]
+    if opset >= 14:
+        w = b.op("BatchNormalization", params, n_out=3, epsilon=1e-5, training_mode=1,
+                 shapes=[[1, 6, 72], [6], [6]])[0]
+    else:  # before opset 14, training mode is spelled by asking for the statistics outputs
+        w = b.op("BatchNormalization", params, n_out=5, epsilon=1e-5,
+                 shapes=[[1, 6, 72]] + [[6]] * 4)[0]
+    w = b.reshape(w, [6, 8, 3, 3], [6, 8, 3, 3])
+    n, _, h, wd = b.shapes[x]
+    y = b.relu(b.op("Conv", [x, w], [n, 6, h, wd], kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
+    _head(b, y)
+    return b.build()
+
+
 EDGE_CASES = {
     "residual_add": residual_add,
     "concat_branches": concat_branches,
@@ -228,4 +268,6 @@ EDGE_CASES = {
     "conv_transpose": conv_transpose,
     "pools_and_resize": pools_and_resize,
     "spatial_attention": spatial_attention,
+    "weight_standardized": weight_standardized,
+    "weight_batchnorm_standardized": weight_batchnorm_standardized,
 }

@@ -8,6 +8,7 @@ so untouched weights of a large model are never read.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 
 import numpy as np
@@ -175,11 +176,16 @@ class ModelEditor:
 
     # ----------------------------------------------------------------- finish
     def finish(self) -> LoadedModel:
+        written: dict[tuple, str] = {}  # one copy per distinct slice of a constant
         for (index, slot), value in self.params.items():
             if self.nodes[index] is None:
                 continue
-            src = self.graph.nodes[index].inputs[slot]
-            self.set_input(index, slot, self.add_const(value, src))
+            src = self.graph.param_source(self.graph.nodes[index].inputs[slot]) or \
+                self.graph.nodes[index].inputs[slot]
+            fingerprint = (src, value.shape, value.dtype.str, hashlib.sha1(value.tobytes()).hexdigest())
+            if fingerprint not in written:
+                written[fingerprint] = self.add_const(value, src)
+            self.set_input(index, slot, written[fingerprint])
         ordered: list[onnx.NodeProto] = []
         for i, node in enumerate(self.nodes):
             ordered += self.inserted.get(i, [])

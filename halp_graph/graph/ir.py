@@ -78,6 +78,7 @@ class Graph:
         self.nodes_by_name = {n.name: n for n in nodes}
         self._input_set = set(inputs)
         self._output_set = set(outputs)
+        self._constant_derived: set[str] | None = None
 
     def tensor(self, name: str) -> Tensor:
         t = self.tensors.get(name)
@@ -96,6 +97,18 @@ class Graph:
 
     def is_constant(self, name: str) -> bool:
         return bool(name) and self.tensor(name).is_constant
+
+    def is_constant_derived(self, name: str) -> bool:
+        """True for constants and for tensors computed from constants alone (a weight that
+        is standardised or reshaped at run time): no graph input flows into them."""
+        if self._constant_derived is None:
+            derived: set[str] = set()
+            for node in self.nodes:
+                ins = [i for i in node.inputs if i]
+                if ins and all(self.is_constant(i) or i in derived for i in ins):
+                    derived.update(o for o in node.outputs if o)
+            self._constant_derived = derived
+        return self.is_constant(name) or name in self._constant_derived
 
     def const(self, name: str) -> np.ndarray | None:
         """The value of a constant tensor (initializer, Constant node, folded), else None."""
@@ -120,6 +133,17 @@ class Graph:
             name = node.inputs[0]
             seen += 1
         return None
+
+    def is_param(self, name: str) -> bool:
+        """A stored constant (initializer, Constant node, or an Identity chain to one): each
+        op reading it gets its own copy when pruned. Values folded from shape arithmetic are
+        readable with const() but are ordinary tensors for channel tying."""
+        if not name:
+            return False
+        if self.param_source(name) is not None:
+            return True
+        node = self.producer.get(name)
+        return node is not None and node.op_type == "Constant"
 
     def users(self, name: str) -> list[tuple[Node, int]]:
         return self.consumers.get(name, [])

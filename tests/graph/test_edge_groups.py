@@ -160,3 +160,21 @@ def test_groups_do_not_depend_on_opset_encoding(name, opset):
 def test_every_frozen_group_says_why(name):
     for g in analyze(ec.EDGE_CASES[name]()):
         assert g.prunable == (g.reason is None)
+
+
+def test_weight_computed_from_constants_is_followed_to_its_initializers():
+    gs = analyze(ec.weight_standardized())
+    c1 = group_of(gs, "c1_")
+    assert c1.prunable and {m.use for m in c1.members if m.tensor.startswith("std_w")} == {"Sub_12#0"}
+    out = next(g for g in gs if any(m.tensor.startswith("std_w") and m.axis == 0 for m in g.members))
+    assert out.prunable and out.size == 6
+    assert {m.use for m in out.members if m.tensor.startswith("std_w")} == {"ReduceMean_9#0", "Sub_12#0"}
+    assert any(m.tensor.startswith("gain") for m in out.members)
+
+
+def test_batchnorm_in_training_mode_freezes_the_axes_it_takes_statistics_over():
+    gs = analyze(ec.weight_batchnorm_standardized())
+    c1 = group_of(gs, "c1_")
+    assert not c1.prunable and "computes statistics over axis 2" in c1.reason
+    out = next(g for g in gs if any(m.tensor.startswith("nf_w") and m.axis == 0 for m in g.members))
+    assert out.prunable and out.size == 6

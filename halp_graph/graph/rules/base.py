@@ -129,7 +129,7 @@ class RuleContext:
         """The key of `name` as seen by `node`: constants get a per-use key."""
         rank = self.rank(name)
         axis = axis % rank if rank else 0
-        if self.is_const(name) and name not in node.outputs:
+        if self.graph.is_param(name) and name not in node.outputs:
             slot = node.inputs.index(name)
             return AxisKey(name, axis, f"{node.name}#{slot}")
         return AxisKey(name, axis)
@@ -148,7 +148,7 @@ class RuleContext:
     def slot_key(self, node: Node, slot: int, axis: int) -> AxisKey:
         """Key of the input at `slot` (per-use for constants, even if repeated)."""
         name = node.inputs[slot]
-        if self.is_const(name):
+        if self.graph.is_param(name):
             return self.param_key(node, slot, axis)
         return AxisKey(name, axis % self.rank(name))
 

@@ -41,14 +41,18 @@ def conv(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
     bias = node.input(2)
     out = Outcome()
-    if not ctx.is_const(w):
-        return out.freeze(key, f"Conv {node.name} has a weight computed at run time")
+    if not ctx.graph.is_constant_derived(w):
+        return out.freeze(key, f"Conv {node.name} has a weight computed from its inputs")
     if key.tensor in (x, y) and key.axis != 1 and not key.is_param:
         return out.freeze(key, f"Conv {node.name} mixes axis {key.axis}")
     kind = _conv_kind(ctx, node)
     g = node.attr("group", 1)
     x_key, y_key = AxisKey(x, 1), AxisKey(y, 1)
-    w_out = ctx.param_key(node, 1, 0)
+    if kind == "grouped" and not ctx.is_const(w):
+        return out.freeze(key, f"grouped Conv {node.name} computes its weight at run time")
+    # a weight computed from constants (weight standardisation) is followed like any
+    # tensor back to its initializers
+    w_out = ctx.slot_key(node, 1, 0)
     b_out = ctx.param_key(node, 2, 0) if bias else None
     cin, cout = ctx.dim(x, 1), ctx.dim(y, 1)
     if kind == "depthwise":
@@ -63,7 +67,7 @@ def conv(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
     if b_out:
         out.tie(Span(y_key, 0, cout), Span(b_out, 0, cout))
     if kind == "plain":
-        out.tie(Span(x_key, 0, cin), Span(ctx.param_key(node, 1, 1), 0, cin))
+        out.tie(Span(x_key, 0, cin), Span(ctx.slot_key(node, 1, 1), 0, cin))
     else:
         out.blocks += [(x_key, g), (y_key, g)]
     return out
@@ -121,7 +125,7 @@ def gemm(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
         return out.freeze(key, f"Gemm {node.name} mixes its row axis")
     if key.tensor == a:
         k = ctx.dim(a, ka)
-        return out.tie(Span(AxisKey(a, ka), 0, k), Span(ctx.param_key(node, 1, kb), 0, k))
+        return out.tie(Span(ctx.key(node, a, ka), 0, k), Span(ctx.param_key(node, 1, kb), 0, k))
     n = ctx.dim(y, 1)
     out.tie(Span(AxisKey(y, 1), 0, n), Span(ctx.param_key(node, 1, nb), 0, n))
     if c:
@@ -192,7 +196,7 @@ def layer_axes(ctx: RuleContext, node: Node) -> LayerAxes | None:
     if node.domain not in ("", "ai.onnx"):
         return None
     op = node.op_type
-    if op in ("Conv", "ConvTranspose") and ctx.is_const(node.inputs[1]):
+    if op in ("Conv", "ConvTranspose") and ctx.graph.is_constant_derived(node.inputs[1]):
         return LayerAxes(node.name, op, AxisKey(node.inputs[0], 1), AxisKey(node.outputs[0], 1),
                          node.inputs[1], node.attr("group", 1))
     if op == "Gemm" and ctx.is_const(node.inputs[1]):

@@ -78,7 +78,7 @@ def split(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
     offset = 0
     for name, size in zip(outputs, split_sizes(ctx, node)):
         if name and size:
-            out.tie(Span(AxisKey(x, axis), offset, size), Span(AxisKey(name, axis), 0, size))
+            out.tie(Span(ctx.key(node, x, axis), offset, size), Span(AxisKey(name, axis), 0, size))
         offset += size
     return out
 
@@ -115,7 +115,7 @@ def slice_(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
         return out.freeze(key, f"Slice {node.name} takes every {step}th channel")
     count = max(0, stop - start)
     if count:
-        out.tie(Span(AxisKey(x, key.axis), start, count), Span(AxisKey(y, key.axis), 0, count))
+        out.tie(Span(ctx.key(node, x, key.axis), start, count), Span(AxisKey(y, key.axis), 0, count))
     return out
 
 
@@ -173,14 +173,14 @@ def _reshape_rule(ctx: RuleContext, node: Node, key: AxisKey, in_shape: tuple, o
             return out.freeze(key, f"{node.op_type} {node.name} mixes the channel axis with another axis")
         dst_axis, src_block, dst_block = mapped
         count = ctx.dim(x, key.axis) // src_block
-        return out.tie(Span(AxisKey(x, key.axis), 0, count, src_block),
+        return out.tie(Span(ctx.key(node, x, key.axis), 0, count, src_block),
                        Span(AxisKey(y, dst_axis), 0, count, dst_block))
     mapped = reshape_map(out_shape, in_shape, key.axis)
     if mapped is None:
         return out.freeze(key, f"{node.op_type} {node.name} mixes the channel axis with another axis")
     src_axis, dst_block, src_block = mapped
     count = ctx.dim(y, key.axis) // dst_block
-    return out.tie(Span(AxisKey(x, src_axis), 0, count, src_block),
+    return out.tie(Span(ctx.key(node, x, src_axis), 0, count, src_block),
                    Span(AxisKey(y, key.axis), 0, count, dst_block))
 
 

@@ -29,17 +29,33 @@ def _data_names(node: Node) -> list[str]:
 @rule("BatchNormalization", "InstanceNormalization")
 def per_channel_norm(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
     x, y = node.inputs[0], node.outputs[0]
-    if key.axis != 1:
-        if node.op_type == "InstanceNormalization" and key.axis > 1:
-            return Outcome().freeze(key, f"InstanceNormalization {node.name} normalises axis {key.axis}")
+    statistics = node.op_type == "InstanceNormalization" or _bn_training(ctx, node)
+    if key.tensor in (x, y) and key.axis != 1 and not key.is_param:
+        if statistics and key.axis >= (2 if node.op_type == "InstanceNormalization" else 0):
+            return Outcome().freeze(key, f"{node.op_type} {node.name} computes statistics over "
+                                         f"axis {key.axis}")
         return _carry(ctx, node, key.axis, [x, y])
     c = ctx.dim(x, 1)
-    out = Outcome().tie(Span(AxisKey(x, 1), 0, c), Span(AxisKey(y, 1), 0, c))
+    x_span = Span(ctx.key(node, x, 1), 0, c)
+    out = Outcome().tie(x_span, Span(AxisKey(y, 1), 0, c))
     n_params = 4 if node.op_type == "BatchNormalization" else 2
     for slot in range(1, 1 + n_params):
-        if node.input(slot):
-            out.tie(Span(AxisKey(x, 1), 0, c), Span(ctx.param_key(node, slot, 0), 0, c))
+        if node.input(slot):  # parameters may be computed (batch statistics of a weight)
+            out.tie(x_span, Span(ctx.slot_key(node, slot, 0), 0, c))
+    if _bn_training(ctx, node):
+        for extra in node.outputs[1:3]:  # running mean and variance, per channel
+            if extra:
+                out.tie(x_span, Span(AxisKey(extra, 0), 0, c))
     return out
+
+
+def _bn_training(ctx: RuleContext, node: Node) -> bool:
+    """Training mode: an attribute from opset 14, the extra statistics outputs before."""
+    if node.op_type != "BatchNormalization":
+        return False
+    if ctx.graph.opset >= 14:
+        return bool(node.attr("training_mode", 0))
+    return any(o for o in node.outputs[1:])
 
 
 @rule("LayerNormalization")
@@ -126,4 +142,4 @@ def reduce(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
     if out_axis is None:
         return Outcome().freeze(key, f"{node.op_type} {node.name} reduces over the channel axis")
     c = ctx.dim(x, in_axis)
-    return Outcome().tie(Span(AxisKey(x, in_axis), 0, c), Span(AxisKey(y, out_axis), 0, c))
+    return Outcome().tie(Span(ctx.key(node, x, in_axis), 0, c), Span(AxisKey(y, out_axis), 0, c))
