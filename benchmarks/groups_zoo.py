@@ -49,10 +49,14 @@ def run(name: str, exporter: str, resolution: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--exporters", default="legacy,dynamo")
-    ap.add_argument("--models", help="comma-separated subset (default: every torchvision classifier)")
+    ap.add_argument("--models", help="comma-separated subset (default: the whole --zoo)")
+    ap.add_argument("--zoo", choices=["torchvision", "timm", "all"], default="torchvision",
+                    help="torchvision classifiers, a timm model per family, or both")
     ap.add_argument("--resolution", type=int, default=224)
     args = ap.parse_args()
-    names = args.models.split(",") if args.models else zoo.classification_models()
+    names = args.models.split(",") if args.models else (
+        (zoo.classification_models() if args.zoo != "timm" else [])
+        + ([f"timm:{n}" for n in zoo.TIMM_MODELS] if args.zoo != "torchvision" else []))
     rows, failures = [], []
     for exporter in args.exporters.split(","):
         for name in names:

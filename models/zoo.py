@@ -44,8 +44,24 @@ class ZooEntry:
 
     def filename(self) -> str:
         batch = "N" if self.dynamic_batch else "1"
-        return (f"{self.name}_{self.exporter}_r{self.resolution}_b{batch}_{self.bn}"
+        return (f"{self.name.replace(':', '-')}_{self.exporter}_r{self.resolution}_b{batch}_{self.bn}"
                 f"_op{self.opset_version}_s{self.seed}_v{RECIPE}.onnx")
+
+
+# A timm model per family, CNNs and hybrids that export with both exporters at 224.
+TIMM_MODELS = [
+    "resnet50d", "resnetv2_50", "efficientnet_b0", "mobilenetv3_large_100", "regnety_016",
+    "convnext_nano", "vit_tiny_patch16_224", "deit_tiny_patch16_224", "swin_tiny_patch4_window7_224",
+    "cspresnet50", "dla34", "dpn68", "ghostnet_100", "hrnet_w18_small", "inception_resnet_v2",
+    "mixnet_s", "mnasnet_100", "nf_resnet26", "rexnet_100", "selecsls42b", "tresnet_m", "vgg11",
+    "xception41", "res2net50_26w_4s", "resnest14d", "skresnet18", "levit_128s", "mobilevit_xs",
+    "efficientformer_l1", "poolformer_s12", "coatnet_0_rw_224", "edgenext_x_small", "fastvit_t8",
+    "repvit_m1", "densenet121", "lcnet_050", "hardcorenas_a", "tinynet_a", "mobileone_s0",
+    "convmixer_768_32", "gernet_s", "cait_xxs24_224", "pit_ti_224", "twins_svt_small",
+    "xcit_nano_12_p16_224", "beit_base_patch16_224", "focalnet_tiny_srf", "efficientvit_b0",
+    "ghostnetv2_100", "fbnetv3_b", "hgnetv2_b0", "mambaout_femto", "starnet_s1",
+    "inception_next_tiny", "nextvit_small", "rdnet_tiny", "mobilenetv4_conv_small",
+]
 
 
 def classification_models() -> list[str]:
@@ -70,18 +86,23 @@ def cache_dir() -> str:
 
 
 def build_module(name: str, resolution: int = 224, bn: str = "calibrated", seed: int = 0):
-    """The torchvision model in eval mode, with calibrated (or default) BN statistics."""
+    """The model in eval mode, with calibrated (or default) BN statistics. Names are
+    torchvision's, or "timm:<name>" for a timm model (random weights either way)."""
     import torch
     from halp_graph.torchvision_compat import import_torchvision
     tv = import_torchvision()
     torch.manual_seed(seed)
-    kwargs = {"weights": None}
-    if name.startswith(IMAGE_SIZE_KWARG):
-        kwargs["image_size"] = resolution
-    if name in ("googlenet", "inception_v3"):
-        kwargs["aux_logits"] = False
-        kwargs["init_weights"] = True
-    model = tv.models.get_model(name, **kwargs)
+    if name.startswith("timm:"):
+        import timm
+        model = timm.create_model(name[5:], pretrained=False)
+    else:
+        kwargs = {"weights": None}
+        if name.startswith(IMAGE_SIZE_KWARG):
+            kwargs["image_size"] = resolution
+        if name in ("googlenet", "inception_v3"):
+            kwargs["aux_logits"] = False
+            kwargs["init_weights"] = True
+        model = tv.models.get_model(name, **kwargs)
     _reinit_zero_weights(model, seed)
     if bn == "calibrated":
         calibrate_batchnorm(model, resolution, seed)

@@ -100,6 +100,27 @@ def _eval(node: Node, graph: Graph) -> list[np.ndarray] | None:
         return [out.astype(a.dtype) if op not in ("Equal", "Less", "Greater") else out]
     if op == "Where":
         return [np.where(vals[0], vals[1], vals[2])]
+    if op == "Transpose":
+        perm = node.attr("perm")
+        return [np.transpose(vals[0], perm) if perm is not None else vals[0].T]
+    if op in ("Neg", "Abs", "Floor", "Ceil", "Sqrt", "Not", "Sign"):
+        fn = {"Neg": np.negative, "Abs": np.abs, "Floor": np.floor, "Ceil": np.ceil,
+              "Sqrt": np.sqrt, "Not": np.logical_not, "Sign": np.sign}[op]
+        return [fn(vals[0]).astype(vals[0].dtype)]
+    if op in ("LessOrEqual", "GreaterOrEqual", "And", "Or", "Pow"):
+        fn = {"LessOrEqual": np.less_equal, "GreaterOrEqual": np.greater_equal,
+              "And": np.logical_and, "Or": np.logical_or, "Pow": np.power}[op]
+        return [fn(vals[0], vals[1])]
+    if op in ("ReduceProd", "ReduceSum", "ReduceMax", "ReduceMin"):
+        axes = _int_attr_list(node, "axes", graph, 1)
+        fn = {"ReduceProd": np.prod, "ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min}[op]
+        axis = tuple(a % vals[0].ndim for a in axes) if axes else None
+        return [np.asarray(fn(vals[0], axis=axis, keepdims=bool(node.attr("keepdims", 1))))]
+    if op == "Expand":
+        shape = np.broadcast_shapes(vals[0].shape, tuple(int(d) for d in vals[1]))
+        return [np.broadcast_to(vals[0], shape).copy()]
+    if op == "Tile":
+        return [np.tile(vals[0], [int(r) for r in vals[1]])]
     if op == "Range":
         return [np.arange(vals[0].item(), vals[1].item(), vals[2].item(), dtype=vals[0].dtype)]
     return None

@@ -60,3 +60,21 @@ def test_legacy_identity_chains_to_shared_initializers(zoo):
     model = load_model(zoo("resnet18", "legacy", bn="default"))
     assert any(n.op_type == "Identity" for n in model.proto.graph.node)
     assert len(analyze(model).prunable()) == 12
+
+
+TIMM = {"timm:tresnet_m": 57, "timm:hgnetv2_b0": 30, "timm:mobilevit_xs": None,
+        "timm:nf_resnet26": 0}
+
+
+@pytest.mark.parametrize("exporter", ["legacy", "dynamo"])
+@pytest.mark.parametrize("name", sorted(TIMM))
+def test_timm_models(grouped, name, exporter):
+    """timm families with awkward graphs: anti-aliased Pads computed at run time (TResNet),
+    reflect padding (HGNetV2), attention blocks (MobileViT), weight standardisation by
+    batch norm in training mode (NF-ResNet, correctly all frozen)."""
+    _, groups = grouped(name, exporter)
+    if TIMM[name] is not None:
+        assert len(groups.prunable()) == TIMM[name]
+    if name.endswith("nf_resnet26"):  # legacy keeps BatchNormalization, dynamo decomposes it
+        assert all("computes statistics" in g.reason or "reduces over the channel axis" in g.reason
+                   for g in groups if not g.prunable and "graph" not in g.reason)

@@ -29,3 +29,10 @@ def test_dynamic_batch_exports(zoo, exporter):
     pruned = prove_plan(model, groups, random_plan(groups, seed=5, p_touch=1.0))
     dim = pruned.proto.graph.input[0].type.tensor_type.shape.dim[0]
     assert dim.dim_param and not dim.HasField("dim_value")
+
+
+@pytest.mark.parametrize("exporter", ["legacy", "dynamo"])
+@pytest.mark.parametrize("name", ["timm:tresnet_m", "timm:hgnetv2_b0", "timm:mobilevit_xs"])
+def test_random_plans_on_timm_models(grouped, name, exporter):
+    model, groups = grouped(name, exporter)
+    prove_plan(model, groups, random_plan(groups, seed=0))
