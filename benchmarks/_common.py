@@ -71,3 +71,35 @@ def ort_latency_ms(model, min_runs: int = 10, min_seconds: float = 1.0, threads:
         sess.run(None, feeds)
         times.append((time.perf_counter() - t) * 1e3)
     return statistics.median(times), min(times)
+
+
+def add_zoo_arguments(ap) -> None:
+    """--exporters, --models, --zoo, --resolution: which exports a zoo benchmark covers."""
+    ap.add_argument("--exporters", default="legacy,dynamo")
+    ap.add_argument("--models", help="comma-separated subset (default: the whole --zoo)")
+    ap.add_argument("--zoo", choices=["torchvision", "timm", "all"], default="torchvision",
+                    help="torchvision classifiers, a timm model per family, or both")
+    ap.add_argument("--resolution", type=int, default=224)
+
+
+def over_zoo(args, run) -> tuple[list[dict], list[dict]]:
+    """Call run(name, exporter) for every selected export; a failure is kept with its cause."""
+    import traceback
+
+    from halp_graph.models import zoo
+
+    names = args.models.split(",") if args.models else (
+        (zoo.classification_models() if args.zoo != "timm" else [])
+        + ([f"timm:{n}" for n in zoo.TIMM_MODELS] if args.zoo != "torchvision" else []))
+    rows, failures = [], []
+    for exporter in args.exporters.split(","):
+        for name in names:
+            progress(f"{exporter} {name}")
+            try:
+                rows.append(run(name, exporter))
+            except Exception as exc:
+                first = (str(exc).splitlines() or [""])[0][:160]
+                failures.append({"model": name, "exporter": exporter,
+                                 "cause": f"{type(exc).__name__}: {first}"})
+                traceback.print_exc(file=sys.stderr)
+    return rows, failures

@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import progress, save_json, table, timed  # noqa: E402
+from _common import add_zoo_arguments, over_zoo, save_json, table, timed  # noqa: E402
 
 from halp_graph.cost_model import MacsCostModel  # noqa: E402
 from halp_graph.graph import analyze, load_model  # noqa: E402
@@ -48,25 +47,9 @@ def run(name: str, exporter: str, resolution: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--exporters", default="legacy,dynamo")
-    ap.add_argument("--models", help="comma-separated subset (default: the whole --zoo)")
-    ap.add_argument("--zoo", choices=["torchvision", "timm", "all"], default="torchvision",
-                    help="torchvision classifiers, a timm model per family, or both")
-    ap.add_argument("--resolution", type=int, default=224)
+    add_zoo_arguments(ap)
     args = ap.parse_args()
-    names = args.models.split(",") if args.models else (
-        (zoo.classification_models() if args.zoo != "timm" else [])
-        + ([f"timm:{n}" for n in zoo.TIMM_MODELS] if args.zoo != "torchvision" else []))
-    rows, failures = [], []
-    for exporter in args.exporters.split(","):
-        for name in names:
-            progress(f"{exporter} {name}")
-            try:
-                rows.append(run(name, exporter, args.resolution))
-            except Exception as exc:  # a model that does not export is listed with its cause
-                failures.append({"model": name, "exporter": exporter,
-                                 "cause": f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"})
-                traceback.print_exc(file=sys.stderr)
+    rows, failures = over_zoo(args, lambda name, exporter: run(name, exporter, args.resolution))
     cols = ["model", "exporter", "MB", "groups", "prunable", "prunable MACs",
             "capture+group s (median)", "min s"]
     print(table(rows, cols, f"{len({r['model'] for r in rows})} models, {len(rows)} exports"))

@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ort_latency_ms, progress, save_json, table  # noqa: E402
+from _common import add_zoo_arguments, ort_latency_ms, over_zoo, save_json, table  # noqa: E402
 
 from halp_graph.graph import analyze, load_model  # noqa: E402
 from halp_graph.models import zoo  # noqa: E402
@@ -68,26 +67,11 @@ def run(name: str, exporter: str, resolution: int, latency: bool) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--exporters", default="legacy,dynamo")
-    ap.add_argument("--models", help="comma-separated subset (default: the whole --zoo)")
-    ap.add_argument("--zoo", choices=["torchvision", "timm", "all"], default="torchvision",
-                    help="torchvision classifiers, a timm model per family, or both")
-    ap.add_argument("--resolution", type=int, default=224)
+    add_zoo_arguments(ap)
     ap.add_argument("--no-latency", action="store_true")
     args = ap.parse_args()
-    names = args.models.split(",") if args.models else (
-        (zoo.classification_models() if args.zoo != "timm" else [])
-        + ([f"timm:{n}" for n in zoo.TIMM_MODELS] if args.zoo != "torchvision" else []))
-    rows, failures = [], []
-    for exporter in args.exporters.split(","):
-        for name in names:
-            progress(f"{exporter} {name}")
-            try:
-                rows.append(run(name, exporter, args.resolution, not args.no_latency))
-            except Exception as exc:
-                failures.append({"model": name, "exporter": exporter,
-                                 "cause": f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"})
-                traceback.print_exc(file=sys.stderr)
+    rows, failures = over_zoo(args, lambda name, exporter: run(name, exporter, args.resolution,
+                                                             not args.no_latency))
     cols = ["model", "exporter", "groups pruned", "of groups", "max abs err", "checker"]
     if not args.no_latency:
         cols += ["dense ms", "half ms", "speedup"]
