@@ -62,7 +62,7 @@ def save_model(model: LoadedModel | onnx.ModelProto, path: str | os.PathLike, *,
         data_name = name + ".data"
         if external:
             onnx.save_model(proto, tmp_model, save_as_external_data=True, all_tensors_to_one_file=True,
-                            location=data_name, size_threshold=0 if model.has_external_data else 1024)
+                            location=data_name, size_threshold=1024)  # shape vectors stay inline
             final_data = os.path.join(directory, data_name)
             if os.path.exists(final_data) and not force:
                 raise OutputExistsError(f"{final_data}: already exists (pass --force to replace it)")
