@@ -197,9 +197,12 @@ def _export_module(module, entry: ZooEntry, path: str) -> None:
                                             input_names=["input"], output_names=["logits"], verbose=False,
                                             **kwargs)
                 program.save(tmp)
-        for fname in os.listdir(tmpdir):  # the model and any external data file
-            target = os.path.join(os.path.dirname(path), fname)
-            os.replace(os.path.join(tmpdir, fname), target)
+        if len(os.listdir(tmpdir)) == 1:
+            os.replace(tmp, path)
+        else:  # over 2 GB: the exporter wrote external data, perhaps a file per tensor
+            import onnx
+            from halp_graph.onnx_io import save_model
+            save_model(onnx.load(tmp), path, external=True, force=True)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
