@@ -1,0 +1,77 @@
+"""The exact solver: a Lagrangian bound by DP over the layer graph, then a small MILP.
+
+1. `lagrangian.lagrangian_reduce` prices the budget, solves the priced problem exactly by
+   bucket elimination (a DP over a tree decomposition of the layer graph), and drops
+   every option whose max-marginal bound falls below the best feasible choice found.
+   It also settles the easy cases: everything fits (optimal), nothing fits (infeasible,
+   with the cheapest choice).
+2. `milp.solve_milp` solves what survives exactly with HiGHS.
+
+If the layer graph's tree decomposition is too wide for step 1, the MILP gets the whole
+problem. Under `time_limit` the answer is the best choice found with its proven gap; if
+the MILP found nothing in time, HALP's greedy supplies a feasible answer.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .elimination import TooWide
+from .halp_greedy import halp_knapsack
+from .lagrangian import lagrangian_reduce
+from .milp import min_cost_counts, solve_milp
+from .problem import Problem
+
+
+def solve_exact(problem: Problem, time_limit: float = 10.0, max_table: int = 20_000_000):
+    """(status, counts, bound, message, details) for the best choice within the budget."""
+    start = time.perf_counter()
+    details: dict = {}
+    try:
+        reduced = lagrangian_reduce(problem, max_table=max_table)
+    except TooWide as exc:
+        details["lagrangian"] = f"skipped: tree decomposition too wide ({exc})"
+        return _milp_only(problem, time_limit, details)
+    details.update({"lagrangian_evaluations": reduced.evaluations, "price": reduced.price,
+                    "tree_table_entries": reduced.table_entries,
+                    "options": sum(len(c) for c in problem.counts.values())})
+    if reduced.status == "infeasible":
+        return ("infeasible", reduced.cheapest, None,
+                "no choice fits the budget; the cheapest one is returned", details)
+    details["options_after_reduction"] = sum(len(k) for k in reduced.keep.values())
+    incumbent_value = problem.value(reduced.incumbent)
+    if reduced.status == "optimal":
+        return "optimal", reduced.incumbent, incumbent_value, "proven optimal by the bound", details
+    remaining = max(0.05, time_limit - (time.perf_counter() - start))
+    milp = solve_milp(problem.restrict(reduced.keep), time_limit=remaining)
+    details.update({"milp_columns": milp.columns, "milp_rows": milp.rows})
+    if milp.status == "optimal":
+        return "optimal", milp.counts, problem.value(milp.counts), "optimal (" + milp.message + ")", details
+    # Time ran out: anything better than the incumbent lies among the surviving options,
+    # so the best of the MILP's bound and the incumbent bounds the whole problem.
+    best, best_value = reduced.incumbent, incumbent_value
+    if milp.counts is not None and problem.value(milp.counts) > best_value:
+        best, best_value = milp.counts, problem.value(milp.counts)
+    bound = reduced.bound
+    if milp.bound is not None:
+        bound = min(bound, max(milp.bound, best_value))
+    return "feasible", best, bound, f"time limit reached ({milp.message})", details
+
+
+def _milp_only(problem: Problem, time_limit: float, details: dict):
+    milp = solve_milp(problem, time_limit=time_limit)
+    details.update({"milp_columns": milp.columns, "milp_rows": milp.rows})
+    if milp.status == "optimal":
+        return "optimal", milp.counts, problem.value(milp.counts), milp.message, details
+    if milp.status == "infeasible":
+        return ("infeasible", min_cost_counts(problem, time_limit), None,
+                "no choice fits the budget; the cheapest one is returned", details)
+    if milp.counts is not None:
+        return "feasible", milp.counts, milp.bound, f"time limit reached ({milp.message})", details
+    greedy = halp_knapsack(problem)
+    if greedy.counts is None:
+        return "infeasible", min_cost_counts(problem, time_limit), None, \
+            "the MILP found no answer in time and HALP's greedy found none", details
+    return ("feasible", greedy.counts, milp.bound,
+            "time limit reached with no MILP answer: HALP's greedy answer, gap against the MILP bound",
+            details)
