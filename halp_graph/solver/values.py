@@ -39,15 +39,3 @@ def count_values(scores: np.ndarray, blocks: int, counts) -> np.ndarray:
         prefix[1:] += np.cumsum(scores[order])
     counts = np.asarray(counts, dtype=np.int64)
     return prefix[counts // blocks]
-
-
-def rank_chunks(scores: np.ndarray, blocks: int, counts) -> list[np.ndarray]:
-    """The channels added by each step of `counts` (ascending): chunk k holds the channels
-    kept at counts[k] but not at counts[k-1] (chunk 0: those kept at counts[0])."""
-    orders = block_order(scores, blocks)
-    chunks, previous = [], 0
-    for count in counts:
-        lo, hi = previous // blocks, count // blocks
-        chunks.append(np.sort(np.concatenate([order[lo:hi] for order in orders])))
-        previous = count
-    return chunks
