@@ -36,8 +36,9 @@ def solve(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str, np.nda
     """Keep the most saliency whose predicted cost (cost_model units) is at most `budget`.
 
     saliency: per-channel scores per group id (halp_graph.saliency); groups left out count
-    every channel as 1. reference: for method="greedy", the counts HALP holds neighbouring
-    layers at (default: the dense model). The result's plan keeps, in every group, the
+    every channel as 1. reference: for method="greedy", the current counts (every group's,
+    each one of its candidate counts): HALP holds neighbouring layers at them and prunes
+    from them (default: the dense model). The result's plan keeps, in every group, the
     highest-scoring channels (the top count/blocks of each block of a grouped conv).
     """
     from ..saliency import check_scores
@@ -67,7 +68,10 @@ def solve_problem(problem: Problem, method: str = "exact", time_limit: float = 1
     if method == "exact":
         status, counts, bound, message, details = solve_exact(problem, time_limit)
     else:
-        outcome = halp_knapsack(problem, reference=dict(reference) if reference else None)
+        try:
+            outcome = halp_knapsack(problem, reference=dict(reference) if reference else None)
+        except (ValueError, KeyError) as exc:
+            raise TargetError(f"bad reference counts for the greedy solver: {exc}") from None
         details = {"repairs": outcome.repairs, "halp_estimated_cost": outcome.estimated_cost}
         counts, bound = outcome.counts, None
         status = "feasible" if counts is not None else "infeasible"

@@ -145,24 +145,33 @@ class EliminationTree:
 
     def max_marginals(self, lam: float, weight: float = 1.0) -> dict[Var, np.ndarray]:
         """For every variable and value, the maximum over assignments fixing it to that value."""
-        _, messages, _, beliefs = self._upward(lam, weight, keep_beliefs=True)
+        _, _, full = self.passes(lam, weight)
+        return {v: b.max(axis=tuple(range(1, b.ndim))) if b.ndim > 1 else b for v, b in full.items()}
+
+    def passes(self, lam: float, weight: float = 1.0):
+        """Both passes: (up, outside, full). up[v] (over the clique minus v) is the best of
+        v's subtree, outside[v] the best of everything else, each as a function of the
+        variables v's subtree shares with the rest; full[v] is the best total as a
+        function of v's whole clique."""
+        _, up, _, beliefs = self._upward(lam, weight, keep_beliefs=True)
         roots = [v for v in self.order if self.parent[v] is None]
         full: dict[Var, np.ndarray] = {}
-        out: dict[Var, np.ndarray] = {}
+        outside: dict[Var, np.ndarray] = {}
         for v in reversed(self.order):
             clique = self.cliques[v]
-            belief = beliefs[v]
             p = self.parent[v]
             if p is None:  # the other trees of the forest add their own maxima
-                belief = belief + sum(float(messages[r]) for r in roots if r != v)
+                outside[v] = np.array(sum(float(up[r]) for r in roots if r != v))
             else:
-                up = _align(clique[1:], self.cliques[p], messages[v])
+                lifted = _align(clique[1:], self.cliques[p], up[v])
                 with np.errstate(invalid="ignore"):
-                    rest = np.where(np.isneginf(up), -np.inf, full[p] - up)
+                    rest = np.where(np.isneginf(lifted), -np.inf, full[p] - lifted)
                 keep = [self.cliques[p].index(u) for u in clique[1:]]
                 drop = tuple(i for i in range(len(self.cliques[p])) if i not in keep)
-                down = rest.max(axis=drop) if drop else rest
-                belief = belief + _align(clique[1:], clique, down)
-            full[v] = belief
-            out[v] = belief.max(axis=tuple(range(1, belief.ndim))) if belief.ndim > 1 else belief
-        return out
+                outside[v] = rest.max(axis=drop) if drop else rest
+            full[v] = beliefs[v] + _align(clique[1:], clique, outside[v]) if clique[1:] else beliefs[v] + outside[v]
+        return up, outside, full
+
+    def bucket_tables(self, v: Var) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """(value, cost, hard) of the factors placed in v's bucket, over v's clique."""
+        return self._value[v], self._cost[v], self._hard[v]

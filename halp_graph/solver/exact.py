@@ -5,7 +5,10 @@
    every option whose max-marginal bound falls below the best feasible choice found.
    It also settles the easy cases: everything fits (optimal), nothing fits (infeasible,
    with the cheapest choice).
-2. `milp.solve_milp` solves what survives exactly with HiGHS.
+2. `pareto_dp.pareto_search` finds the optimum among the surviving options by a DP over
+   the same tree carrying (cost, value) Pareto fronts, pruned by the Lagrangian bound.
+3. If the fronts grow too large, `milp.solve_milp` solves the surviving options with
+   HiGHS instead.
 
 If the layer graph's tree decomposition is too wide for step 1, the MILP gets the whole
 problem. Under `time_limit` the answer is the best choice found with its proven gap; if
@@ -20,11 +23,17 @@ from .elimination import TooWide
 from .halp_greedy import halp_knapsack
 from .lagrangian import lagrangian_reduce
 from .milp import min_cost_counts, solve_milp
+from .pareto_dp import FrontTooLarge, pareto_search
 from .problem import Problem
 
+PARETO_SHARE = 0.5  # of the time limit, before the MILP takes over
 
-def solve_exact(problem: Problem, time_limit: float = 10.0, max_table: int = 20_000_000):
-    """(status, counts, bound, message, details) for the best choice within the budget."""
+
+def solve_exact(problem: Problem, time_limit: float = 10.0, max_table: int = 20_000_000,
+                max_front_points: int = 5_000_000):
+    """(status, counts, bound, message, details) for the best choice within the budget.
+    max_table caps the elimination tree's clique tables (else the MILP takes the whole
+    problem); max_front_points caps the Pareto fronts (else the MILP takes the survivors)."""
     start = time.perf_counter()
     details: dict = {}
     try:
@@ -42,8 +51,19 @@ def solve_exact(problem: Problem, time_limit: float = 10.0, max_table: int = 20_
     incumbent_value = problem.value(reduced.incumbent)
     if reduced.status == "optimal":
         return "optimal", reduced.incumbent, incumbent_value, "proven optimal by the bound", details
+    restricted = problem.restrict(reduced.keep)
     remaining = max(0.05, time_limit - (time.perf_counter() - start))
-    milp = solve_milp(problem.restrict(reduced.keep), time_limit=remaining)
+    try:
+        better = pareto_search(restricted, reduced.incumbent, reduced.price, max_front_points,
+                               time_limit=min(remaining, PARETO_SHARE * time_limit))
+        best = better if better is not None else reduced.incumbent
+        details["stage"] = "pareto"
+        return "optimal", best, problem.value(best), "optimal (Lagrangian bound and Pareto DP)", details
+    except FrontTooLarge as exc:
+        details["pareto"] = f"gave up: {exc}"
+    remaining = max(0.05, time_limit - (time.perf_counter() - start))
+    details["stage"] = "milp"
+    milp = solve_milp(restricted, time_limit=remaining)
     details.update({"milp_columns": milp.columns, "milp_rows": milp.rows})
     if milp.status == "optimal":
         return "optimal", milp.counts, problem.value(milp.counts), "optimal (" + milp.message + ")", details

@@ -76,7 +76,9 @@ def halp_items(problem: Problem, reference: dict[str, int] | None = None) -> _It
             value.append(problem.values[g][k] - problem.values[g][k - 1])
             latency.append(costs[k] - costs[k - 1])
     latency_arr = np.array(latency, dtype=float)
-    fixed = problem.dense_cost - float(latency_arr.sum())
+    # HALP's capacity is the whole latency; what no item can remove is the cost at the
+    # reference less every item's latency
+    fixed = problem.cost(reference) - float(latency_arr.sum())
     return _Items(group, np.array(first, dtype=bool), np.array(value, dtype=float), latency_arr, fixed)
 
 
@@ -111,7 +113,14 @@ def augmented_knapsack(weight: np.ndarray, value: np.ndarray, first: np.ndarray,
 
 def halp_knapsack(problem: Problem, reference: dict[str, int] | None = None,
                   resolution: int = 10_000) -> GreedyOutcome:
-    """HALP's answer for `problem` (see the module docstring)."""
+    """HALP's answer for `problem` (see the module docstring). `reference`: the current
+    counts (default: dense); as in HALP, channels already pruned stay pruned, so each
+    group's options are limited to at most its reference count."""
+    if reference is not None:
+        for g, count in reference.items():
+            if count not in problem.counts[g]:
+                raise ValueError(f"reference count {count} of group {g} is not one of its options")
+        problem = problem.restrict({g: np.flatnonzero(c <= reference[g]) for g, c in problem.counts.items()})
     items = halp_items(problem, reference)
     quantum = abs(problem.dense_cost) / resolution or 1.0
     weight = np.round(items.latency / quantum).astype(np.int64)
@@ -138,3 +147,25 @@ def _counts(problem: Problem, items: _Items, kept: np.ndarray) -> dict[str, int]
     for i in kept.tolist():
         steps[items.group[i]] += 1
     return {g: int(problem.counts[g][steps[g]]) for g in problem.counts}
+
+
+def halp_schedule(problem: Problem, steps: int = 30, resolution: int = 10_000) -> GreedyOutcome:
+    """HALP's pruning schedule with the saliency held fixed: `steps` targets annealed
+    geometrically from the dense cost to the budget, each solved by the augmented knapsack
+    with the previous step's counts as the reference and as an upper bound (pruned channels
+    stay pruned). This is how HALP uses its solver during fine-tuning; it lets the
+    reference approach the final counts, which one-shot use cannot."""
+    counts = problem.full()
+    repairs, estimate = 0, problem.dense_cost
+    dense, budget = problem.dense_cost, problem.budget
+    for k in range(1, steps + 1):
+        if budget > 0 and dense > 0:
+            target = dense * (budget / dense) ** (k / steps)
+        else:
+            target = dense + (budget - dense) * k / steps
+        outcome = halp_knapsack(problem.with_budget(target), reference=counts, resolution=resolution)
+        repairs += outcome.repairs
+        if outcome.counts is None:
+            return GreedyOutcome(None, outcome.estimated_cost, repairs)
+        counts, estimate = outcome.counts, outcome.estimated_cost
+    return GreedyOutcome(counts, estimate, repairs)

@@ -10,8 +10,8 @@ feasible and best infeasible choices seen so far (each evaluation either finds a
 or proves the intersection optimal), collecting feasible choices as incumbents on the
 way. With the best lam, the max-marginal of option i of group g bounds every feasible
 choice that uses it: options whose bound falls below the incumbent cannot be optimal and
-are dropped. What survives is usually a handful of options per group, which the MILP then
-solves exactly in a fraction of the time the full program takes.
+are dropped. What survives is usually a handful of options per group, which the Pareto DP
+(or the MILP) then searches exactly.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ LOCAL_SEARCH_STARTS = 4  # maximisers closest to the budget that local search st
 
 @dataclass
 class LagrangianOutcome:
-    status: str  # "optimal" | "open" (the survivors still need the MILP) | "infeasible"
+    status: str  # "optimal" | "open" (the survivors still need an exact search) | "infeasible"
     bound: float  # upper bound on the kept saliency (original units)
     incumbent: dict[str, int] | None  # best feasible choice found (kept counts)
     keep: dict[str, np.ndarray] | None  # option indices that may still be optimal
-    price: float  # the lam reached (budget normalised by the dense cost)
+    price: float  # the lam of the tightest bound (values per total saliency, costs per dense cost)
     evaluations: int
     table_entries: int  # size of the tree decomposition's tables
     cheapest: dict[str, int] | None = None  # least-cost choice, when infeasible

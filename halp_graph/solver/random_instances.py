@@ -46,8 +46,10 @@ def _cost_function(rng, shape: str):
 
 
 def random_problem(rng: np.random.Generator, max_groups: int = 5, max_size: int = 10,
-                   max_choices: int = 20_000, shapes=COST_SHAPES) -> Problem:
-    """A random Problem small enough to enumerate (at most `max_choices` choices)."""
+                   max_choices: int = 20_000, shapes=COST_SHAPES, coupled: bool = True) -> Problem:
+    """A random Problem small enough to enumerate (at most `max_choices` choices).
+    coupled=False gives every layer one group on its output and a fixed input: the plain
+    multiple-choice knapsack that HALP's cost model describes exactly."""
     while True:
         n = int(rng.integers(1, max_groups + 1))
         counts, values, sizes = {}, {}, {}
@@ -66,7 +68,10 @@ def random_problem(rng: np.random.Generator, max_groups: int = 5, max_size: int 
     terms = []
     for t in range(int(rng.integers(1, 2 * n + 2))):
         kind = rng.random()
-        if kind < 0.15:  # depthwise: one group on both axes
+        if not coupled:
+            inputs = Side(int(rng.integers(1, 4)))
+            outputs = Side(0, ((str(rng.choice(ids)), 1),))
+        elif kind < 0.15:  # depthwise: one group on both axes
             g = str(rng.choice(ids))
             inputs = outputs = Side(0, ((g, 1),))
         else:

@@ -32,6 +32,7 @@ def test_exact_matches_brute_force(chunk):
         result = solve_problem(problem, method="exact")
         _check_against_brute_force(problem, result.status, result.counts)
         assert result.gap == 0.0 or result.status == "infeasible"
+        assert result.details.get("stage") in (None, "pareto")
 
 
 @pytest.mark.parametrize("chunk", range(3))
@@ -41,6 +42,16 @@ def test_milp_alone_matches_brute_force(chunk):
         problem = random_problem(np.random.default_rng(seed))
         status, counts, _, _, details = solve_exact(problem, time_limit=10, max_table=0)
         assert "skipped" in details["lagrangian"]
+        _check_against_brute_force(problem, status, counts)
+
+
+@pytest.mark.parametrize("chunk", range(2))
+def test_milp_on_the_reduced_options_matches_brute_force(chunk):
+    """The path taken when the Pareto fronts grow too large."""
+    for seed in range(15_000 + chunk * SEEDS_PER_CHUNK, 15_000 + (chunk + 1) * SEEDS_PER_CHUNK):
+        problem = random_problem(np.random.default_rng(seed))
+        status, counts, _, _, details = solve_exact(problem, time_limit=10, max_front_points=0)
+        assert details.get("stage") in (None, "milp")
         _check_against_brute_force(problem, status, counts)
 
 
