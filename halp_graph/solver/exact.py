@@ -5,7 +5,7 @@
    every option whose max-marginal bound falls below the best feasible choice found.
    It also settles the easy cases: everything fits (optimal), nothing fits (infeasible,
    with the cheapest choice).
-2. `pareto_dp.pareto_search` finds the optimum among the surviving options by a DP over
+2. `pareto_dp.pareto_optimum` finds the optimum among the surviving options by a DP over
    the same tree carrying (cost, value) Pareto fronts, pruned by the Lagrangian bound.
 3. If the fronts grow too large, `milp.solve_milp` solves the surviving options with
    HiGHS instead.
@@ -23,7 +23,7 @@ from .elimination import TooWide
 from .halp_greedy import halp_knapsack
 from .lagrangian import lagrangian_reduce
 from .milp import min_cost_counts, solve_milp
-from .pareto_dp import FrontTooLarge, pareto_search
+from .pareto_dp import FrontTooLarge, pareto_optimum
 from .problem import Problem
 
 PARETO_SHARE = 0.5  # of the time limit, before the MILP takes over
@@ -52,11 +52,10 @@ def solve_exact(problem: Problem, time_limit: float = 10.0, max_table: int = 20_
     if reduced.status == "optimal":
         return "optimal", reduced.incumbent, incumbent_value, "proven optimal by the bound", details
     restricted = problem.restrict(reduced.keep)
-    remaining = max(0.05, time_limit - (time.perf_counter() - start))
     try:
-        better = pareto_search(restricted, reduced.incumbent, reduced.price, max_front_points,
-                               time_limit=min(remaining, PARETO_SHARE * time_limit))
-        best = better if better is not None else reduced.incumbent
+        best = pareto_optimum(restricted, reduced.incumbent, reduced.bound, reduced.price,
+                              max_front_points,
+                              max(0.01, PARETO_SHARE * time_limit - (time.perf_counter() - start)))
         details["stage"] = "pareto"
         return "optimal", best, problem.value(best), "optimal (Lagrangian bound and Pareto DP)", details
     except FrontTooLarge as exc:

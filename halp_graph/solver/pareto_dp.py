@@ -11,9 +11,11 @@ Fronts of real networks would be far too large on their own; what keeps them sma
 the Lagrangian bound. With the price lam from lagrangian.py, a partial choice whose value
 minus lam times its cost, plus the best the rest of the graph can add at that price (the
 elimination tree's outside messages), plus lam times the budget, falls below the best
-feasible value already known (the incumbent) cannot be completed into anything better,
-and is dropped. Points that survive are only those that might beat the incumbent, which
-on the option sets left by the max-marginal reduction are few.
+feasible value already known (the incumbent), or below any higher `floor` the caller
+asks for, cannot be completed into anything better, and is dropped. The search finds the
+best choice whose value reaches the floor, so a caller can start with a floor just under
+the bound (few points survive) and lower it towards the incumbent only if nothing reaches
+it: the first choice found is the optimum.
 
 Costs are the normalised sums of the factor tables; the answer is re-checked with the
 exact predicted cost, and a point over budget by rounding is passed over for the next.
@@ -31,6 +33,8 @@ from .factor_graph import KnapsackFactors
 from .problem import Problem
 
 TOLERANCE = 1e-9  # on normalised values and costs: keep anything this close to the bounds
+PRICE_MULTIPLIERS = (1.0, 0.5, 0.75, 0.9, 1.1, 1.3, 2.0)  # of the Lagrangian price; first = pairing
+FLOOR_STEPS = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0)  # floors: bound - step * (bound - incumbent)
 
 
 class FrontTooLarge(Exception):
@@ -54,15 +58,20 @@ def _prune_dominated(cost, value, *payload):
 
 
 class _Search:
-    def __init__(self, problem: Problem, incumbent: dict[str, int], price: float,
-                 max_points: int, deadline: float):
+    def __init__(self, problem: Problem, price: float, max_points: int, deadline: float):
         self.problem = problem
         self.factors = KnapsackFactors(problem)
         self.tree = EliminationTree(self.factors.domains, self.factors.factors)
-        self.up, self.outside, _ = self.tree.passes(price)
         self.price = price
+        # bounds at several prices: each is valid, their minimum is much tighter for
+        # partial choices whose cost strays from where price is tangent
+        self.prices = np.array([price * m for m in PRICE_MULTIPLIERS])
+        passes = [self.tree.passes(lam) for lam in self.prices]
+        self.up = passes[0][0]
+        self.ups = {v: np.stack([np.asarray(p[0][v]) for p in passes], axis=-1) for v in self.tree.order}
+        self.outsides = {v: np.stack([np.asarray(p[1][v]) for p in passes], axis=-1) for v in self.tree.order}
         self.capacity = (problem.budget - problem.base_cost()) / self.factors.cost_scale
-        self.floor = problem.value(incumbent) / self.factors.value_scale - TOLERANCE
+        self.floor = -np.inf
         self.max_points, self.deadline, self.points = max_points, deadline, 0
         self.fronts: dict = {}
         self._cost_floors()
@@ -97,8 +106,8 @@ class _Search:
         shape = tuple(self.factors.domains[u] for u in clique)
         fronts = {}
         for s in np.ndindex(*shape[1:]):
-            outside = float(self.outside[v][s]) if shape[1:] else float(self.outside[v])
-            if outside == -np.inf:
+            outside = self.outsides[v][s]  # per price
+            if outside[0] == -np.inf:
                 continue
             parts = []
             for x in range(shape[0]):
@@ -128,31 +137,49 @@ class _Search:
             if front is None:
                 return None
             child_fronts.append(front)
-        rest_up = sum(float(self.up[c][key]) if len(key) else float(self.up[c])
-                      for c, key in zip(children, child_keys))
+        rest_up = sum((self.ups[c][key] for c, key in zip(children, child_keys)), np.zeros(len(self.prices)))
         rest_cost = sum(float(f.cost[0]) for f in child_fronts)
         cost, value = np.array([cost0]), np.array([value0])
         links = np.zeros((1, 0), dtype=np.int64)
         for c, key, front in zip(children, child_keys, child_fronts):
-            rest_up -= float(self.up[c][key]) if len(key) else float(self.up[c])
+            rest_up = rest_up - self.ups[c][key]
             rest_cost -= float(front.cost[0])
-            self._grow(len(cost) * len(front.cost))
-            cost = (cost[:, None] + front.cost[None, :]).ravel()
-            value = (value[:, None] + front.value[None, :]).ravel()
-            links = np.concatenate([np.repeat(links, len(front.cost), axis=0),
-                                    np.tile(np.arange(len(front.cost)), len(links))[:, None]], axis=1)
-            keep = ((value - lam * cost + rest_up + outside + lam * self.capacity >= self.floor)
-                    & (cost + rest_cost + self.cost_outside[v] <= self.capacity + TOLERANCE))
+            # pair each point only with the child's points that keep the bound at the first
+            # price above the floor: sort those by value - lam * cost and take a prefix
+            gain = front.value - lam * front.cost
+            order = np.argsort(-gain, kind="stable")
+            need = self.floor - (value - lam * cost) - rest_up[0] - outside[0] - lam * self.capacity
+            counts = np.searchsorted(-gain[order], -need, side="right")
+            total = int(counts.sum())
+            if not total:
+                return None
+            self._grow(total)
+            first = np.repeat(np.arange(len(cost)), counts)
+            second = order[np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)]
+            cost = cost[first] + front.cost[second]
+            value = value[first] + front.value[second]
+            links = np.concatenate([links[first], second[:, None]], axis=1)
+            keep = self._promising(cost, value, rest_up + outside) \
+                & (cost + rest_cost + self.cost_outside[v] <= self.capacity + TOLERANCE)
             cost, value, links = _prune_dominated(cost[keep], value[keep], links[keep])
             if not len(cost):
                 return None
-        keep = ((value - lam * cost + outside + lam * self.capacity >= self.floor)
-                & (cost + self.cost_outside[v] <= self.capacity + TOLERANCE))
+        keep = self._promising(cost, value, outside) \
+            & (cost + self.cost_outside[v] <= self.capacity + TOLERANCE)
         if not keep.any():
             return None
         return cost[keep], value[keep], np.full(int(keep.sum()), index[0]), links[keep]
 
-    def best(self) -> dict[str, int] | None:
+    def _promising(self, cost, value, rest) -> np.ndarray:
+        """Whether each partial choice can still reach the floor, by the bound at every
+        price: value - lam * cost + (best of the rest at lam) + lam * budget."""
+        bound = value[:, None] - cost[:, None] * self.prices + (rest + self.prices * self.capacity)
+        return bound.min(axis=1) >= self.floor
+
+    def best(self, floor: float) -> dict[str, int] | None:
+        """The best choice within budget whose kept saliency is at least `floor`, or None."""
+        self.floor = floor / self.factors.value_scale - TOLERANCE
+        self.fronts, self.points = {}, 0
         for v in self.tree.order:
             self.bucket(v)
         roots = [v for v in self.tree.order if self.tree.parent[v] is None]
@@ -168,10 +195,8 @@ class _Search:
             links = np.concatenate([np.repeat(links, len(front.cost), axis=0),
                                     np.tile(np.arange(len(front.cost)), len(links))[:, None]], axis=1)
             cost, value, links = _prune_dominated(cost, value, links)
-        fits = np.flatnonzero(cost <= self.capacity + TOLERANCE)
+        fits = np.flatnonzero((cost <= self.capacity + TOLERANCE) & (value >= self.floor))
         for i in fits[np.argsort(-value[fits], kind="stable")]:
-            if value[i] <= self.floor + TOLERANCE:
-                return None  # nothing beats the incumbent
             assignment = {}
             for r, point in zip(roots, links[i]):
                 self._assign(r, (), int(point), assignment)
@@ -190,11 +215,18 @@ class _Search:
             self._assign(c, child_key, int(front.links[point, k]), assignment)
 
 
-def pareto_search(problem: Problem, incumbent: dict[str, int], price: float,
-                  max_points: int = 5_000_000, time_limit: float = 10.0) -> dict[str, int] | None:
-    """A choice within budget with more value than `incumbent`, the best there is; None
-    when the incumbent is already optimal. Raises FrontTooLarge past `max_points` front
-    points or `time_limit` seconds."""
-    search = _Search(problem, incumbent, price, max_points, time.perf_counter() + time_limit)
-    return search.best()
-
+def pareto_optimum(problem: Problem, incumbent: dict[str, int], bound: float, price: float,
+                   max_points: int = 5_000_000, time_limit: float = 10.0) -> dict[str, int]:
+    """The optimal choice, given a feasible `incumbent`, an upper `bound` on the optimum
+    and the Lagrangian `price` of that bound. Searches for choices worth at least a floor
+    set just under the bound, lowering it towards the incumbent while nothing reaches it
+    (a high floor prunes hard; the first choice found is the optimum). Raises
+    FrontTooLarge past `max_points` front points in one search, or `time_limit` seconds."""
+    search = _Search(problem, price, max_points, time.perf_counter() + time_limit)
+    incumbent_value = problem.value(incumbent)
+    gap = bound - incumbent_value
+    for step in FLOOR_STEPS:
+        found = search.best(max(incumbent_value, bound - step * gap))
+        if found is not None:
+            return found if problem.value(found) > incumbent_value else incumbent
+    return incumbent
