@@ -7,11 +7,17 @@
 
 `method="exact"` (the default) proves its answer optimal (see exact.py); `method="greedy"`
 is HALP's augmented knapsack, kept as the reference it improves on (halp_greedy.py).
-`solve_problem` does the same for a `Problem` built by hand (tests, benchmarks).
+A caller that solves one model several times (a closed loop correcting its budget)
+builds the problem once and reuses its cached layer costs:
+
+    problem = build_problem(groups, cost_model, scores, budget)
+    result = solve_problem(problem.with_budget(new_budget))
+    plan = make_plan(groups, scores, result.counts)
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Mapping
 
@@ -46,15 +52,24 @@ def solve(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str, np.nda
     scores = check_scores(groups, saliency)
     problem = build_problem(groups, cost_model, scores, budget)
     result = solve_problem(problem, method=method, time_limit=time_limit, reference=reference)
+    result.plan = make_plan(groups, scores, result.counts)
+    return result
+
+
+def make_plan(groups: GroupSet, saliency: Mapping[str, np.ndarray], counts: Mapping[str, int]) -> PruningPlan:
+    """The validated plan keeping, in each group, its `counts[g]` highest-scoring channels
+    (the top counts[g] / blocks of each block of a grouped conv)."""
+    from ..saliency import check_scores
+
+    scores = check_scores(groups, saliency)
     keep = {}
-    for g, count in result.counts.items():
+    for g, count in counts.items():
         group = groups[g]
         if count < group.size:
-            keep[g] = kept_channels(scores[g], group.blocks, count)
+            keep[g] = kept_channels(scores[g], group.blocks, int(count))
     plan = PruningPlan(keep)
     plan.validate(groups)
-    result.plan = plan
-    return result
+    return plan
 
 
 def solve_problem(problem: Problem, method: str = "exact", time_limit: float = 10.0,
@@ -64,6 +79,8 @@ def solve_problem(problem: Problem, method: str = "exact", time_limit: float = 1
         raise TargetError(f"unknown solver method {method!r}; choose one of {', '.join(METHODS)}")
     if not time_limit > 0:
         raise TargetError(f"time limit must be positive, got {time_limit}")
+    if not math.isfinite(problem.budget):
+        raise TargetError(f"budget must be a finite cost, got {problem.budget}")
     start = time.perf_counter()
     if method == "exact":
         status, counts, bound, message, details = solve_exact(problem, time_limit)
@@ -87,5 +104,5 @@ def solve_problem(problem: Problem, method: str = "exact", time_limit: float = 1
                        solve_time_s=time.perf_counter() - start, message=message, details=details)
 
 
-__all__ = ["solve", "solve_problem", "SolveResult", "Problem", "Term", "Side", "build_problem",
-           "METHODS"]
+__all__ = ["solve", "solve_problem", "make_plan", "SolveResult", "Problem", "Term", "Side",
+           "build_problem", "METHODS"]

@@ -32,8 +32,8 @@ FEASIBILITY_RTOL = 1e-12
 
 @dataclass(frozen=True)
 class Side:
-    """One channel axis of a term: `fixed` elements plus `per_channel` elements for every
-    kept channel of each group in `groups` ((group id, elements per channel) pairs)."""
+    """One channel axis of a term: `fixed` elements, plus for each (group id, elements per
+    channel) pair in `groups` that many elements per kept channel of the group."""
 
     fixed: int
     groups: tuple[tuple[str, int], ...] = ()
@@ -68,8 +68,9 @@ class Term:
 
 @dataclass
 class Problem:
-    """Choose one count per group from `counts[g]` (ascending, the last is the group's full
-    size) to maximise the summed `values[g][i]` with predicted cost at most `budget`."""
+    """Choose one count per group from `counts[g]` (ascending) to maximise the summed
+    `values[g][i]` with predicted cost at most `budget`. `sizes` are the groups' full
+    sizes, where the dense cost is priced (default: each group's largest count)."""
 
     counts: dict[str, np.ndarray]
     values: dict[str, np.ndarray]
@@ -77,17 +78,13 @@ class Problem:
     dense_cost: float
     budget: float
     unit: str = ""
-    sizes: dict[str, int] | None = None  # full size of each group (default: the last count)
+    sizes: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         if self.sizes is None:
             self.sizes = {g: int(c[-1]) for g, c in self.counts.items()}
         self.full_costs = [t(t.inputs.kept(self.sizes), t.outputs.kept(self.sizes))
                            for t in self.terms]
-
-    @property
-    def group_ids(self) -> list[str]:
-        return list(self.counts)
 
     def cost(self, kept: Mapping[str, int]) -> float:
         """Predicted cost: dense minus the saving of every term (as cost_model.predict)."""
@@ -97,6 +94,7 @@ class Problem:
         return self.dense_cost - saving
 
     def value(self, kept: Mapping[str, int]) -> float:
+        """Kept saliency of a choice (every count must be one of the group's options)."""
         total = 0.0
         for g, counts in self.counts.items():
             total += float(self.values[g][int(np.searchsorted(counts, kept[g]))])
@@ -106,14 +104,11 @@ class Problem:
         return float(sum(v.max() for v in self.values.values()))
 
     def within_budget(self, cost: float) -> bool:
+        """Whether a predicted cost fits the budget (up to FEASIBILITY_RTOL of rounding)."""
         return cost <= self.budget + FEASIBILITY_RTOL * max(abs(self.budget), abs(self.dense_cost))
 
     def full(self) -> dict[str, int]:
         return dict(self.sizes)
-
-    def choice(self, indices: Mapping[str, int]) -> dict[str, int]:
-        """Kept counts from option indices."""
-        return {g: int(self.counts[g][i]) for g, i in indices.items()}
 
     def base_cost(self) -> float:
         """The part of the predicted cost no choice changes: the dense cost minus the dense
