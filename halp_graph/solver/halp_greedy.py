@@ -24,8 +24,9 @@ Two deliberate departures, both about feasibility rather than the method:
     over budget.)
   * The answer is checked with the true, coupled cost. When HALP's estimate says it fits
     but the cost model disagrees (rounding, or a cost that is not monotone in a layer's
-    input), the capacity is reduced by the excess and the DP re-run; `repairs` counts
-    these rounds, so a benchmark can report how often HALP as published overshoots.
+    input), the capacity is reduced by the excess (at least doubling the reduction each
+    round) and the DP re-run; `repairs` counts these rounds, so a benchmark can report how
+    often HALP as published overshoots.
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ def halp_knapsack(problem: Problem, reference: dict[str, int] | None = None,
             if not problem.within_budget(true_cost):
                 return GreedyOutcome(None, estimate, repairs)
             return GreedyOutcome(counts, estimate, repairs)
-        shrink += max(1, math.ceil((true_cost - problem.budget) / quantum))
+        # lower the capacity by the excess, at least doubling the cut each round
+        shrink = max(2 * shrink, shrink + math.ceil((true_cost - problem.budget) / quantum), 1)
         repairs += 1
 
 
