@@ -35,8 +35,10 @@ class TooWide(Exception):
     """The tree decomposition found has a clique table larger than allowed."""
 
 
-def elimination_order(domains: dict[Var, int], scopes: list[tuple[Var, ...]]) -> list[Var]:
-    """Greedy min-weight order: eliminate the variable whose clique table is smallest."""
+def elimination_order(domains: dict[Var, int], scopes: list[tuple[Var, ...]],
+                      max_table: float = float("inf")) -> list[Var]:
+    """Greedy min-weight order: eliminate the variable whose clique table is smallest.
+    Raises TooWide as soon as that smallest table has more than `max_table` entries."""
     neighbours: dict[Var, set] = {v: set() for v in domains}
     for scope in scopes:
         for v in scope:
@@ -49,6 +51,8 @@ def elimination_order(domains: dict[Var, int], scopes: list[tuple[Var, ...]]) ->
                 size *= domains[u]
             return size, len(neighbours[v])
         v = min(left, key=lambda u: (weight(u), str(u)))
+        if weight(v)[0] > max_table:
+            raise TooWide(f"clique of {len(neighbours[v]) + 1} variables with {weight(v)[0]} entries")
         order.append(v)
         left.discard(v)
         nb = neighbours.pop(v)
@@ -71,7 +75,7 @@ def _align(scope: tuple[Var, ...], target: tuple[Var, ...], table: np.ndarray) -
 class EliminationTree:
     def __init__(self, domains: dict[Var, int], factors: list[Factor], max_table: int = 20_000_000):
         self.domains = dict(domains)
-        self.order = elimination_order(domains, [f.scope for f in factors])
+        self.order = elimination_order(domains, [f.scope for f in factors], max_table)
         pos = {v: i for i, v in enumerate(self.order)}
         bucket_factors: dict[Var, list[Factor]] = {v: [] for v in self.order}
         for f in factors:
@@ -88,9 +92,6 @@ class EliminationTree:
             for _, scope in incoming[v]:
                 members.update(scope)
             clique = (v,) + tuple(sorted(members - {v}, key=pos.__getitem__))
-            size = int(np.prod([self.domains[u] for u in clique], dtype=np.float64))
-            if size > max_table:
-                raise TooWide(f"clique of {len(clique)} variables with {size} entries")
             self.cliques[v] = clique
             rest = clique[1:]
             self.parent[v] = rest[0] if rest else None

@@ -12,7 +12,8 @@
 
 If the layer graph's tree decomposition is too wide for step 1, the MILP gets the whole
 problem. Under `time_limit` the answer is the best choice found with its proven gap; if
-the MILP found nothing in time, HALP's greedy supplies a feasible answer.
+the MILP found nothing in time (or the program is too large to build), HALP's greedy
+supplies a feasible answer.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ import time
 from .elimination import TooWide
 from .halp_greedy import halp_knapsack
 from .lagrangian import lagrangian_reduce
-from .milp import min_cost_counts, solve_milp
+from .milp import ProgramTooLarge, min_cost_counts, solve_milp
 from .pareto_dp import FrontTooLarge, pareto_optimum
 from .problem import Problem
 
-PARETO_SHARE = 0.5  # of the time limit, before the MILP takes over
+PARETO_SHARE = 0.5  # of the time left after the bound, before the MILP takes over
 
 
 def solve_exact(problem: Problem, time_limit: float = 10.0, max_table: int = 20_000_000,
@@ -53,9 +54,9 @@ def solve_exact(problem: Problem, time_limit: float = 10.0, max_table: int = 20_
         return "optimal", reduced.incumbent, incumbent_value, "proven optimal by the bound", details
     restricted = problem.restrict(reduced.keep)
     try:
+        remaining = time_limit - (time.perf_counter() - start)
         best = pareto_optimum(restricted, reduced.incumbent, reduced.bound, reduced.price,
-                              max_front_points,
-                              max(0.01, PARETO_SHARE * time_limit - (time.perf_counter() - start)))
+                              max_front_points, max(0.01, PARETO_SHARE * remaining))
         details["stage"] = "pareto"
         return "optimal", best, problem.value(best), "optimal (Lagrangian bound and Pareto DP)", details
     except FrontTooLarge as exc:
@@ -78,7 +79,11 @@ def solve_exact(problem: Problem, time_limit: float = 10.0, max_table: int = 20_
 
 
 def _milp_only(problem: Problem, time_limit: float, details: dict):
-    milp = solve_milp(problem, time_limit=time_limit)
+    try:
+        milp = solve_milp(problem, time_limit=time_limit)
+    except ProgramTooLarge as exc:
+        return _greedy_fallback(problem, None, f"too large for the exact solver ({exc}); "
+                                "coarser candidate counts would make it exact", details)
     details.update({"milp_columns": milp.columns, "milp_rows": milp.rows})
     if milp.status == "optimal":
         return "optimal", milp.counts, problem.value(milp.counts), milp.message, details
@@ -87,10 +92,11 @@ def _milp_only(problem: Problem, time_limit: float, details: dict):
                 "no choice fits the budget; the cheapest one is returned", details)
     if milp.counts is not None:
         return "feasible", milp.counts, milp.bound, f"time limit reached ({milp.message})", details
+    return _greedy_fallback(problem, milp.bound, "time limit reached with no MILP answer", details)
+
+
+def _greedy_fallback(problem: Problem, bound: float | None, reason: str, details: dict):
     greedy = halp_knapsack(problem)
     if greedy.counts is None:
-        return "infeasible", min_cost_counts(problem, time_limit), None, \
-            "the MILP found no answer in time and HALP's greedy found none", details
-    return ("feasible", greedy.counts, milp.bound,
-            "time limit reached with no MILP answer: HALP's greedy answer, gap against the MILP bound",
-            details)
+        return "infeasible", None, None, f"{reason}; HALP's greedy found no choice within the budget", details
+    return "feasible", greedy.counts, bound, f"{reason}: HALP's greedy answer", details

@@ -7,7 +7,8 @@ partial sum and gk by a hard factor. Axes that share a leading run of groups (De
 growing concats) share those partial sums, which keeps the tree decomposition narrow.
 
 Factors: each group's value (normalised by the total saliency) and each layer's cost
-(normalised by the dense cost) over the one or two variables its axes read.
+(normalised by the dense cost) over the one or two variables its axes read. Cost tables
+are only priced by `price_layers`, so the graph's width can be checked first.
 """
 
 from __future__ import annotations
@@ -34,8 +35,22 @@ class KnapsackFactors:
             var = group_var(g)
             self.domains[var] = len(counts)
             self.factors.append(Factor((var,), value=problem.values[g] / self.value_scale))
+        self._pricing: list = []  # (factor, term, input elements, output elements, joint)
         for term in problem.terms:
             self._add_term(term)
+
+    def scopes(self) -> list[tuple]:
+        return [f.scope for f in self.factors]
+
+    def price_layers(self) -> None:
+        """Fill in every layer's cost table (evaluating the cost model)."""
+        for factor, term, ins, outs, joint in self._pricing:
+            if joint:
+                table = np.array([[term(int(i), int(j)) for j in outs] for i in ins])
+            else:
+                table = np.array([term(int(i), int(j)) for i, j in zip(ins, outs)])
+            factor.cost = table / self.cost_scale
+        self._pricing = []
 
     def _group_elements(self, g: str, per: int) -> np.ndarray:
         return per * self.problem.counts[g]
@@ -78,12 +93,12 @@ class KnapsackFactors:
             # one variable decides both axes (one may be constant): a single-variable cost
             var = b if a is None else a
             n = self.domains[var]
-            ea, eb = np.broadcast_to(ea, (n,)), np.broadcast_to(eb, (n,))
-            table = np.array([term(int(i), int(j)) for i, j in zip(ea, eb)])
-            self.factors.append(Factor((var,), cost=table / self.cost_scale))
-            return
-        table = np.array([[term(int(i), int(j)) for j in eb] for i in ea])
-        self.factors.append(Factor((a, b), cost=table / self.cost_scale))
+            factor = Factor((var,))
+            self._pricing.append((factor, term, np.broadcast_to(ea, (n,)), np.broadcast_to(eb, (n,)), False))
+        else:
+            factor = Factor((a, b))
+            self._pricing.append((factor, term, ea, eb, True))
+        self.factors.append(factor)
 
     def counts(self, assignment: dict) -> dict[str, int]:
         return {g: int(self.problem.counts[g][assignment[group_var(g)]]) for g in self.problem.counts}

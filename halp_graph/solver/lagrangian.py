@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .elimination import EliminationTree
+from .elimination import EliminationTree, elimination_order
 from .factor_graph import KnapsackFactors, group_var
 from .local_search import fill, repair
 from .problem import Problem
@@ -46,6 +46,8 @@ class _Search:
     def __init__(self, problem: Problem, max_table: int):
         self.problem = problem
         self.factors = KnapsackFactors(problem)
+        elimination_order(self.factors.domains, self.factors.scopes(), max_table)  # width first
+        self.factors.price_layers()
         self.tree = EliminationTree(self.factors.domains, self.factors.factors, max_table)
         self.vs, self.cs = self.factors.value_scale, self.factors.cost_scale
         self.base = problem.base_cost()

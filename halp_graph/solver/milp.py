@@ -39,6 +39,7 @@ from scipy.optimize import LinearConstraint, milp
 
 from .problem import Problem, Side, Term
 
+MAX_COLUMNS = 3_000_000  # larger programs are refused before any cost is evaluated
 GAP_TOLERANCE = 1e-9  # absolute, on the objective normalised by the total saliency
 FEASIBILITY_TOLERANCE = 1e-9  # on the budget row normalised by the dense cost
 MAX_RECHECKS = 5
@@ -52,6 +53,10 @@ class MilpOutcome:
     message: str
     columns: int = 0
     rows: int = 0
+
+
+class ProgramTooLarge(Exception):
+    """The program would have more than MAX_COLUMNS columns."""
 
 
 @dataclass
@@ -102,6 +107,7 @@ class _Formulation:
         self.axes: dict[Side, _Axis | None] = {}
         self.budget_coef: dict[int, float] = {}
         self.pairs: dict[tuple[int, int], tuple[_Axis, _Axis, np.ndarray]] = {}
+        self.pair_columns = 0
         for g, counts in problem.counts.items():
             cols = self.program.add_columns(len(counts), integral=True)
             self.choice[g] = cols
@@ -159,6 +165,9 @@ class _Formulation:
             outs = np.broadcast_to(term.outputs.fixed if b is None else b.elements, (n,))
             self._add_unary(axis.columns, np.array([term(int(i), int(j)) for i, j in zip(ins, outs)]))
             return
+        self.pair_columns += len(a.elements) * len(b.elements)
+        if self.pair_columns > MAX_COLUMNS:
+            raise ProgramTooLarge(f"more than {MAX_COLUMNS} pair columns")
         table = np.array([[term(int(i), int(j)) for j in b.elements] for i in a.elements])
         key = (id(a), id(b))
         if (id(b), id(a)) in self.pairs:  # the same two axes, the other way round

@@ -61,6 +61,7 @@ class _Search:
     def __init__(self, problem: Problem, price: float, max_points: int, deadline: float):
         self.problem = problem
         self.factors = KnapsackFactors(problem)
+        self.factors.price_layers()
         self.tree = EliminationTree(self.factors.domains, self.factors.factors)
         self.price = price
         # bounds at several prices: each is valid, their minimum is much tighter for
@@ -94,8 +95,10 @@ class _Search:
 
     def _grow(self, count: int) -> None:
         self.points += count
-        if self.points > self.max_points or time.perf_counter() > self.deadline:
-            raise FrontTooLarge(f"{self.points} front points")
+        if self.points > self.max_points:
+            raise FrontTooLarge(f"more than {self.max_points} front points")
+        if time.perf_counter() > self.deadline:
+            raise FrontTooLarge("its share of the time limit ran out")
 
     def bucket(self, v) -> None:
         tree = self.tree
