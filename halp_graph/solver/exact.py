@@ -1,4 +1,4 @@
-"""The exact solver: a Lagrangian bound by DP over the layer graph, then a small MILP.
+"""The exact solver: a Lagrangian bound and a Pareto DP over the layer graph, MILP as backup.
 
 1. `lagrangian.lagrangian_reduce` prices the budget, solves the priced problem exactly by
    bucket elimination (a DP over a tree decomposition of the layer graph), and drops

@@ -24,6 +24,9 @@ def group_var(g: str) -> tuple:
 
 
 class KnapsackFactors:
+    """`domains` (variable -> number of values) and `factors` of one Problem; variables
+    are group_var(g) for groups and ("sum", prefix) for partial sums of an axis."""
+
     def __init__(self, problem: Problem):
         self.problem = problem
         self.value_scale = problem.max_value() or 1.0
@@ -101,4 +104,5 @@ class KnapsackFactors:
         self.factors.append(factor)
 
     def counts(self, assignment: dict) -> dict[str, int]:
+        """Kept counts from an assignment of the variables."""
         return {g: int(self.problem.counts[g][assignment[group_var(g)]]) for g in self.problem.counts}
