@@ -151,3 +151,17 @@ def test_real_networks_agree_with_the_whole_program(grouped, name):
         whole = solve_milp(problem, time_limit=120)
         assert result.status == whole.status == "optimal"
         assert result.objective == pytest.approx(problem.value(whole.counts), rel=1e-9)
+
+
+def test_divisors_are_respected():
+    model = build_random_net(["residual", "concat"], [8, 8])
+    groups = analyze(model)
+    for g in groups.prunable():
+        g.divisor = 4 if g.size % 4 == 0 else 1
+    cost_model = MacsCostModel(groups)
+    scores = _random_scores(groups, 2)
+    for fraction in (0.3, 0.6):
+        for method in ("exact", "greedy"):
+            result = solve(groups, cost_model, scores, fraction * cost_model.dense_cost(), method=method)
+            for g in groups.prunable():
+                assert result.counts[g.id] % g.divisor == 0
