@@ -1,0 +1,88 @@
+"""A latency LUT seen through the CostModel protocol the solver speaks.
+
+`layer_cost` reads the layer's surface at its kept counts (a layer left with no input or
+no output channels is gone and costs nothing). `dense_cost` is the whole model's measured
+latency, not the sum of its layers: what the layers leave out (pooling, layout changes,
+the run's own overhead) stays in the prediction, and
+predicted latency = dense - sum of layer savings (halp_graph.cost_model.predict).
+
+`candidate_counts` returns the counts worth keeping in a group: walking down from the
+full size, a count is kept only if it is cheaper than every larger count, summed over all
+the layers the group feeds and is fed by. On a staircase that is the top edge of every
+step (the largest count at each latency level); counts inside a step buy nothing.
+"""
+
+from __future__ import annotations
+
+from ..cost_model import all_counts
+from ..errors import TargetError
+from ..graph.groups import Group, GroupSet, Layer
+from .subgraph import layer_specs
+
+
+class LutCostModel:
+    unit = "ms"
+
+    def __init__(self, lut, groups: GroupSet, dense_ms: float | None = None,
+                 statistic: str = "median"):
+        self.lut = lut
+        self.groups = groups
+        self.statistic = statistic
+        specs = layer_specs(groups, batch=lut.target.get("batch"))
+        missing = [name for name, spec in specs.items() if spec.entry_key() not in lut.entries]
+        if missing:
+            raise TargetError(f"the LUT{' ' + lut.path if lut.path else ''} does not cover "
+                              f"{len(missing)} of the model's {len(specs)} layers (first: "
+                              f"{missing[0]}); build one for this model with `lut build`")
+        self._surface = {name: lut.entries[spec.entry_key()].surface(statistic)
+                         for name, spec in specs.items()}
+        if dense_ms is None:
+            record = lut.record_for(groups)
+            if record is None or record.dense is None:
+                raise TargetError("the LUT has no measured dense latency for this model; pass "
+                                  "dense_ms= (e.g. from halp_graph.latency.measure_model)")
+            dense_ms = record.dense.value(statistic)
+        self._dense = float(dense_ms)
+        self._sizes = {g.id: g.size for g in groups}
+        self._cache: dict[tuple[str, int, int], float] = {}
+        self._candidates: dict[str, list[int]] = {}
+
+    def layer_cost(self, layer: Layer, kept_in: int, kept_out: int) -> float:
+        if kept_in <= 0 or kept_out <= 0:
+            return 0.0
+        key = (layer.name, int(kept_in), int(kept_out))
+        cost = self._cache.get(key)
+        if cost is None:
+            cost = self._cache[key] = float(self._surface[layer.name](int(kept_in), int(kept_out)))
+        return cost
+
+    def dense_cost(self) -> float:
+        return self._dense
+
+    def group_cost(self, group: Group, count: int) -> float:
+        """Cost of every layer touching `group` when it keeps `count` (others full)."""
+        kept = {group.id: count}
+        total = 0.0
+        for layer in self._touching(group):
+            total += self.layer_cost(layer, layer.kept_in(kept, self._sizes),
+                                     layer.kept_out(kept, self._sizes))
+        return total
+
+    def candidate_counts(self, group: Group) -> list[int]:
+        if group.id in self._candidates:
+            return list(self._candidates[group.id])
+        counts = all_counts(group)
+        costs = {k: self.group_cost(group, k) for k in counts}
+        full = costs[group.size]
+        eps = 1e-9 + 1e-6 * abs(full)
+        keep, best = [group.size], full
+        for k in sorted(counts, reverse=True)[1:]:
+            if costs[k] < best - eps:
+                keep.append(k)
+                best = costs[k]
+        self._candidates[group.id] = sorted(keep)
+        return sorted(keep)
+
+    def _touching(self, group: Group) -> list[Layer]:
+        return [layer for layer in self.groups.layers
+                if group.id in layer.input_groups() or group.id in layer.output_groups()]
