@@ -45,6 +45,7 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
     groups = analyze(loaded)
     specs = layer_specs(groups, batch=target.batch)
     backend = backend or open_backend(target)
+    sampling = backend.sampling(sampling)
     fingerprint = dict(backend.fingerprint(), batch=target.batch, estimate=backend.estimate,
                        clock=target.timing_clock)
     lut = existing if existing is not None and existing.fingerprint == fingerprint else \

@@ -227,14 +227,14 @@ def layer_specs(groups: GroupSet, batch: int | None = None) -> dict[str, LayerSp
     model's own static batch, or 1 where it is symbolic)."""
     graph = groups.graph
     layers = {layer.name: layer for layer in groups.layers}
-    tails = _assign_tails(graph, layers)
+    tails = assign_tails(graph, layers)
     specs = {}
     for name, layer in layers.items():
         specs[name] = _make_spec(graph, layer, tails.get(name, []), batch)
     return specs
 
 
-def _assign_tails(graph: Graph, layers: dict[str, Layer]) -> dict[str, list[Node]]:
+def assign_tails(graph: Graph, layers: dict[str, Layer]) -> dict[str, list[Node]]:
     """Walk the graph in order; a channel-wise op joins the tail of the layer that owns its
     latest-computed data input, provided it still carries that layer's channels."""
     owner: dict[str, str] = {}

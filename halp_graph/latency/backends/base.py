@@ -47,6 +47,11 @@ class Backend(abc.ABC):
     def time_model(self, model: LoadedModel, config: TimingConfig = MODEL) -> Timing:
         """Latency of a whole model at the target's batch."""
 
+    def sampling(self, config):
+        """The sampling config to build with: backends whose timings cost nothing (the
+        analytic estimate) sample densely instead."""
+        return config
+
     def runner(self, model: LoadedModel):
         """A callable that runs `model` once and returns its latency in ms (for
         interleaved comparisons); backends that cannot run models one by one raise."""
