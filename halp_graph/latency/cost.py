@@ -8,8 +8,10 @@ predicted latency = dense - sum of layer savings (halp_graph.cost_model.predict)
 
 `candidate_counts` returns the counts worth keeping in a group: walking down from the
 full size, a count is kept only if it is cheaper than every larger count, summed over all
-the layers the group feeds and is fed by. On a staircase that is the top edge of every
-step (the largest count at each latency level); counts inside a step buy nothing.
+the layers the group feeds and is fed by, by a margin (0.2% of those layers' cost, and
+at least 0.1 us): on a staircase that is the top edge of every step (the largest count
+at each latency level); counts inside a step buy nothing, and a slope too gentle to
+measure is thinned to counts that differ by the margin.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from ..cost_model import all_counts
 from ..errors import TargetError
 from ..graph.groups import Group, GroupSet, Layer
 from .subgraph import layer_specs
+
+
+MIN_SAVING_MS = 1e-4  # a count is a candidate only if it saves at least this much ...
+MIN_SAVING_SHARE = 2e-3  # ... and this share of the group's layers' cost
 
 
 class LutCostModel:
@@ -74,7 +80,7 @@ class LutCostModel:
         counts = all_counts(group)
         costs = {k: self.group_cost(group, k) for k in counts}
         full = costs[group.size]
-        eps = 1e-9 + 1e-6 * abs(full)
+        eps = max(MIN_SAVING_MS, MIN_SAVING_SHARE * abs(full))
         keep, best = [group.size], full
         for k in sorted(counts, reverse=True)[1:]:
             if costs[k] < best - eps:

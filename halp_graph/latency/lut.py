@@ -61,9 +61,9 @@ class LutEntry:
     def to_json(self) -> dict:
         return {"signature": self.signature, "describe": self.describe, "family": self.family,
                 "full": list(self.full), "layers": self.layers, "surface": self.surface_json,
-                "points": [[ci, co, round(med, 6), round(mn, 6)]
+                "points": [[ci, co, _sig(med), _sig(mn)]
                            for (ci, co), (med, mn) in sorted(self.points.items())],
-                "validation": [[ci, co, round(m, 6), round(p, 6)] for ci, co, m, p in self.validation]}
+                "validation": [[ci, co, _sig(m), _sig(p)] for ci, co, m, p in self.validation]}
 
     @classmethod
     def from_json(cls, key: str, data: dict) -> "LutEntry":
@@ -181,7 +181,7 @@ class LatencyLUT:
             models = {k: ModelRecord.from_json(m) for k, m in data.get("models", {}).items()}
             lut = cls(dict(data["target"]), dict(data["fingerprint"]), entries, models,
                       dict(data.get("meta", {})), data.get("statistic", "median"))
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise TargetError(f"{source}: malformed latency table ({type(exc).__name__}: {exc})") from None
         return lut
 
@@ -213,6 +213,11 @@ class LatencyLUT:
                 "validation_points": len(errors),
                 "validation_median_error": errors[len(errors) // 2] if errors else None,
                 "validation_max_error": errors[-1] if errors else None}
+
+
+def _sig(ms: float) -> float:
+    """Milliseconds to 7 significant digits (far below any timing's noise)."""
+    return float(f"{ms:.7g}")
 
 
 def model_digest(groups: GroupSet) -> str:

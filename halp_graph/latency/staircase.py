@@ -111,7 +111,7 @@ def fit_regime(counts, values, rel_tol: float = 0.03, abs_tol: float = 1e-4,
             if best_key is None or key < best_key:
                 best, best_key = Steps(width, phase % width), key
     line_cost, rises = _line_cost(counts, values, tol)
-    if best is None or line_cost <= best_key[0]:
+    if best is None or line_cost < best_key[0]:
         return Fit(Steps(spacing), float(line_cost), rises)
     return Fit(best, float(best_key[0]), True)
 
