@@ -60,7 +60,7 @@ class TorchGraph:
         self.outputs = [o.name for o in graph.output]
 
     def _tensor(self, array: np.ndarray):
-        t = self.torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        t = self.torch.from_numpy(np.array(array, copy=True)).to(self.device)
         return t.to(self.dtype) if t.is_floating_point() else t
 
     def feeds(self, arrays: dict[str, np.ndarray]) -> dict:
