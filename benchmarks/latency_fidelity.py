@@ -1,7 +1,10 @@
 """Prediction fidelity: LUT-predicted versus measured latency of randomly pruned models.
 
 For each model: build (or reuse) its LUT on the target, draw random plans
-(halp_graph.testing.random_plan), rewrite the model by each plan (prune_channels), and
+(halp_graph.testing.random_plan: each prunable group is left alone with probability 0.3,
+else keeps a random number of channels; --p-empty and --p-single add emptied branches and
+single-channel groups, as the rewrite tests use), rewrite the model by each plan
+(prune_channels), and
 compare the predicted latency (measured dense latency minus the LUT's savings) with the
 pruned model's measured latency. The pruned and the dense model are timed interleaved
 (one run each, round after round), and the error is taken on the ratio pruned/dense, so
@@ -47,10 +50,10 @@ def main() -> int:
     p.add_argument("--target", default="cpu")
     p.add_argument("--statistic", choices=("median", "min"), default="median")
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per plan (12)")
-    p.add_argument("--p-empty", type=float, default=0.15,
-                   help="chance a plan empties a branch (random_plan's default 0.15)")
-    p.add_argument("--p-single", type=float, default=0.1,
-                   help="chance a plan keeps a single channel (random_plan's default 0.1)")
+    p.add_argument("--p-empty", type=float, default=0.0,
+                   help="chance a plan empties a branch (0; random_plan's own default is 0.15)")
+    p.add_argument("--p-single", type=float, default=0.0,
+                   help="chance a plan keeps one channel in a group (0; random_plan's default 0.1)")
     p.add_argument("--lut-dir", default="benchmarks/out/luts", help="reuse/keep LUTs here")
     p.add_argument("--out", default="benchmarks/out/latency_fidelity.png")
     p.add_argument("--quick", action="store_true", help="smoke run: small models, few plans")

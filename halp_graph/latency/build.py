@@ -48,9 +48,9 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
     sampling = backend.sampling(sampling)
     fingerprint = dict(backend.fingerprint(), batch=target.batch, estimate=backend.estimate,
                        clock=target.timing_clock)
-    lut = existing if existing is not None and existing.fingerprint == fingerprint else \
-        LatencyLUT(target.to_json(), fingerprint, statistic="median")
-    lut.target = target.to_json() if existing is None else lut.target
+    if existing is not None and existing.fingerprint != fingerprint:
+        existing = None  # measured elsewhere: its entries cannot be mixed with ours
+    lut = existing or LatencyLUT(target.to_json(), fingerprint, statistic="median")
 
     plan = _plan_entries(groups, specs, sampling.probe_points)
     bar = Progress(len(plan), "lut") if progress is True else None
@@ -138,8 +138,8 @@ def _seed_cache(lut: LatencyLUT) -> dict:
 
 
 def _signature_key(signature: dict) -> str:
-    from .subgraph import _digest
-    return _digest(signature)
+    from .subgraph import digest
+    return digest(signature)
 
 
 def _load(model) -> LoadedModel:

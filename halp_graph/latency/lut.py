@@ -145,10 +145,10 @@ class LatencyLUT:
             have = self.target.get(key)
             if have is not None and want.get(key) is not None and have != want[key]:
                 differences.append(f"{key} {have!r} (LUT) vs {want[key]!r} (target)")
-        if current_fingerprint:
-            for key in FINGERPRINT_KEYS:
+        if current_fingerprint:  # where it would be measured now: device and versions
+            for key in ("device", "versions", "provider", "estimate"):
                 have, now = self.fingerprint.get(key), current_fingerprint.get(key)
-                if have is not None and now is not None and have != now and key not in ("backend", "threads", "precision", "batch"):
+                if have is not None and now is not None and have != now:
                     differences.append(f"{key} {have!r} (LUT) vs {now!r} (here)")
         if differences:
             where = self.path or "the LUT"

@@ -49,7 +49,7 @@ class SamplingConfig:
         return dict(self.__dict__)
 
 
-QUICK_SAMPLING = SamplingConfig(initial_levels=3, max_levels=5, validation_points=0)
+QUICK_SAMPLING = SamplingConfig(probe_points=36, initial_levels=3, max_levels=4, validation_points=0)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ linearly in the step index (latency grows steadily from step to step).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,9 +65,6 @@ class AxisStructure:
     @classmethod
     def from_json(cls, data: dict) -> "AxisStructure":
         return cls(int(data["align"]), {r: Steps.from_json(s) for r, s in data["steps"].items()})
-
-
-SMOOTH = AxisStructure(1, {ALL: Steps(1)})
 
 
 def tolerance(values, rel_tol: float, abs_tol: float) -> np.ndarray:
@@ -267,13 +263,3 @@ def midpoints_to_check(model: Staircase, candidates: list[int]) -> list[tuple[in
             out.append((left, inside[len(inside) // 2], right))
     out.sort(key=lambda t: t[2] - t[0], reverse=True)
     return out
-
-
-def interpolation_error(model: Staircase, k: int, value: float) -> float:
-    """Relative error of the model at step k (before k was measured) against `value`."""
-    predicted = float(np.interp(k, model.indices, model.levels))
-    return abs(predicted - value) / max(abs(value), 1e-12)
-
-
-def ceil_div(a: int, b: int) -> int:
-    return int(math.ceil(a / b))

@@ -123,11 +123,11 @@ class LayerSpec:
         }
 
     def signature_key(self) -> str:
-        return _digest(self.signature())
+        return digest(self.signature())
 
     def entry_key(self) -> str:
         """The key of this layer's LUT entry: its signature and its full channel pair."""
-        return _digest({"signature": self.signature(), "full": [self.full_in, self.full_out]})
+        return digest({"signature": self.signature(), "full": [self.full_in, self.full_out]})
 
     @property
     def multiplier(self) -> int:
@@ -392,7 +392,7 @@ def _canonical_attrs(attrs: dict, drop: tuple = ()) -> list:
     return sorted([k, v] for k, v in attrs.items() if k not in drop)
 
 
-def _digest(obj) -> str:
+def digest(obj) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
