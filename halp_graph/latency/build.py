@@ -11,6 +11,7 @@ model is timed, which is what predictions subtract savings from.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Callable
@@ -56,6 +57,7 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
     bar = Progress(len(plan), "lut") if progress is True else None
     cache: dict[tuple[str, int, int], tuple[float, float]] = _seed_cache(lut)
     structures: dict = {}
+    layouts: dict[tuple[str, int, int], float] = {}
     timed = 0
 
     def timer(spec: LayerSpec):
@@ -67,6 +69,7 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
             if key not in cache:
                 t = backend.time_layer(spec, ci, co, timing)
                 cache[key] = (t.median_ms, t.min_ms)
+                layouts[key] = t.layout_ms
                 timed += 1
             return cache[key][0]
         return measure
@@ -82,7 +85,8 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
             points = {pair: cache[(sig, *pair)] for pair in surface.points}
             entry = LutEntry(key, spec.signature(), spec.describe(), family_of(spec),
                              (spec.full_in, spec.full_out), surface.to_json(), points,
-                             validation=sampler.validation)
+                             validation=sampler.validation,
+                             layout_rate=_layout_rate(spec, layouts.get((sig, spec.full_in, spec.full_out), 0.0)))
             lut.entries[key] = entry
         entry.layers = sorted(set(entry.layers) | set(names))
         if bar:
@@ -102,6 +106,13 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
                   f"dense {dense.median_ms:.3f} ms, {time.monotonic() - started:.0f} s")
     backend.close()
     return lut
+
+
+def _layout_rate(spec: LayerSpec, layout_ms: float) -> float:
+    """Milliseconds per element of a layout conversion, from the conversions timed with
+    the full layer (its input and output); 0 where the backend converts nothing."""
+    elements = math.prod(spec.input.shape) + math.prod(spec.output.shape)
+    return layout_ms / elements if elements else 0.0
 
 
 def _plan_entries(groups, specs: dict[str, LayerSpec], window: int = 48):

@@ -47,6 +47,7 @@ class LutEntry:
     points: dict[tuple[int, int], tuple[float, float]]  # (ci, co) -> (median ms, min ms)
     layers: list[str] = field(default_factory=list)
     validation: list[tuple[int, int, float, float]] = field(default_factory=list)
+    layout_rate: float = 0.0  # ms per element of a layout conversion (ORT CPU's NCHWc)
 
     def __post_init__(self):
         self._surfaces: dict[str, Surface] = {}
@@ -63,7 +64,8 @@ class LutEntry:
                 "full": list(self.full), "layers": self.layers, "surface": self.surface_json,
                 "points": [[ci, co, _sig(med), _sig(mn)]
                            for (ci, co), (med, mn) in sorted(self.points.items())],
-                "validation": [[ci, co, _sig(m), _sig(p)] for ci, co, m, p in self.validation]}
+                "validation": [[ci, co, _sig(m), _sig(p)] for ci, co, m, p in self.validation],
+                "layout_rate": _sig(self.layout_rate)}
 
     @classmethod
     def from_json(cls, key: str, data: dict) -> "LutEntry":
@@ -72,7 +74,8 @@ class LutEntry:
         return cls(key, data["signature"], data.get("describe", ""), data.get("family", ""),
                    tuple(int(x) for x in data["full"]), data["surface"], points,
                    list(data.get("layers", [])),
-                   [tuple(v) for v in data.get("validation", [])])
+                   [tuple(v) for v in data.get("validation", [])],
+                   float(data.get("layout_rate", 0.0)))
 
 
 @dataclass
