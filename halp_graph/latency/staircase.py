@@ -97,19 +97,30 @@ def fit_regime(counts, values, rel_tol: float = 0.03, abs_tol: float = 1e-4,
     spacing = int(np.gcd.reduce(np.diff(counts))) or 1
     tol = tolerance(values, rel_tol, abs_tol)
     span = int(counts[-1] - counts[0]) + spacing
-    best, best_key = None, None
+    best, best_key, best_cost = None, None, 0
     for width in range(2 * spacing, span // 2 + 1, spacing):
         for phase in range(int(counts[0]) % spacing, width, spacing):
             fit = _fits(counts, values, tol, width, phase)
             if fit is None or fit[0] < min_jumps:
                 continue
-            key = (fit[2] + fit[1], -width)
+            # Fewest levels plus strays (a short description of the data), then widest;
+            # tile widths are powers of two (or three times one), so those get a head start
+            # over an odd width that fits noisy data about as well.
+            cost = fit[2] + fit[1]
+            key = (cost - (1 if _tile_like(width // spacing) else 0), -width)
             if best_key is None or key < best_key:
-                best, best_key = Steps(width, phase % width), key
+                best, best_key, best_cost = Steps(width, phase % width), key, cost
     line_cost, rises = _line_cost(counts, values, tol)
-    if best is None or line_cost < best_key[0]:
+    if best is None or line_cost < best_cost:
         return Fit(Steps(spacing), float(line_cost), rises)
-    return Fit(best, float(best_key[0]), True)
+    return Fit(best, float(best_cost), True)
+
+
+def _tile_like(width: int) -> bool:
+    odd = width
+    while odd % 2 == 0:
+        odd //= 2
+    return odd in (1, 3)
 
 
 def fit_steps(counts, values, rel_tol: float = 0.03, abs_tol: float = 1e-4,
