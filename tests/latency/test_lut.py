@@ -159,3 +159,19 @@ def test_depthwise_and_grouped_layers(tmp_path):
         kept = {g.id: g.size for g in groups}
         assert predict(cost, groups, kept) == pytest.approx(cost.dense_cost())
         assert all(math.isfinite(cost.layer_cost(l, l.in_channels, l.out_channels)) for l in groups.layers)
+
+
+def test_cost_model_for_prefers_a_covering_lut_then_estimates(built, tmp_path):
+    from halp_graph.latency import cost_model_for
+    from halp_graph.latency.backends import EstimateWarning
+    model, groups, lut, _ = built
+    path = tmp_path / "lut.json"
+    lut.save(path)
+    chosen = cost_model_for(groups, get_target("cpu"), [path])
+    assert chosen.lut.fingerprint["backend"] == "fake"
+    other = analyze(ec.depthwise(batch=1))
+    with pytest.raises(TargetError, match="needs a measured LUT"):
+        cost_model_for(other, get_target("cpu"), [path])
+    with pytest.warns(EstimateWarning, match="analytic"):
+        estimate = cost_model_for(groups, get_target("orin"), [], model=model)
+    assert estimate.lut.is_estimate and estimate.dense_cost() > 0
