@@ -1,0 +1,151 @@
+"""ONNX Runtime backend: times subgraphs and models in an InferenceSession.
+
+Any execution provider ORT offers here can be chosen (CPU by default). Intra-op threads
+are always set explicitly (default 1: one thread gives repeatable CPU numbers and is what
+the tables promise). Inputs and outputs are bound once with I/O binding, so a run times
+the graph and not Python's allocation of result arrays. Graph optimisations stay at ORT's
+default (all), so the layer runs fused exactly as it does inside the full model.
+
+On the CPU provider a layer's time leaves out two things it does not pay inside the
+model: the layout conversions at the edges of the cut (measured with the profiler, see
+ort_profile.py) and the fixed cost of a session run (measured once on an empty graph).
+What is left is the layer's own cost, so that a layer removed from the model saves
+exactly that, and a plan's savings add up. Single-threaded CPU runs are timed on the
+calling thread's CPU clock (timing.py), which a busy machine does not inflate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...graph.capture_onnx import LoadedModel
+from ..subgraph import LayerSpec
+from ..timing import DEFAULT, MODEL, Timing, TimingConfig, clocked, measure
+from .base import Backend, cpu_model, missing_module
+from .ort_profile import kernel_times, layout_ms
+
+
+class OrtBackend(Backend):
+    name = "onnxruntime"
+    precisions = ("fp32",)
+
+    @classmethod
+    def unavailable_reason(cls, target) -> str | None:
+        reason = missing_module("onnxruntime")
+        if reason:
+            return reason
+        import onnxruntime as ort
+        if target.provider not in ort.get_available_providers():
+            return (f"ONNX Runtime {ort.__version__} here has no {target.provider} "
+                    f"(available: {', '.join(ort.get_available_providers())})")
+        return None
+
+    def __init__(self, target):
+        super().__init__(target)
+        import onnxruntime as ort
+        self._ort = ort
+        self._overhead: float | None = None
+
+    def fingerprint(self) -> dict:
+        device = cpu_model()
+        if self.target.provider != "CPUExecutionProvider":
+            device = f"{self.target.provider} on {device}"
+        return {"backend": self.name, "versions": {"onnxruntime": self._ort.__version__},
+                "provider": self.target.provider, "device": device,
+                "threads": self.target.threads, "precision": self.target.precision}
+
+    @property
+    def on_cpu(self) -> bool:
+        return self.target.provider == "CPUExecutionProvider"
+
+    def session(self, model_bytes_or_path, profile_prefix: str | None = None):
+        opts = self._ort.SessionOptions()
+        if profile_prefix:
+            opts.enable_profiling = True
+            opts.profile_file_prefix = profile_prefix
+        opts.intra_op_num_threads = self.target.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = self._ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        return self._ort.InferenceSession(model_bytes_or_path, opts,
+                                          providers=[self.target.provider])
+
+    def time_layer(self, spec: LayerSpec, ci: int, co: int,
+                   config: TimingConfig = DEFAULT) -> Timing:
+        model = spec.to_onnx(ci, co).SerializeToString()
+        feeds = spec.feeds(ci, co)
+        timing = measure(self._bound_run(self.session(model), feeds), self.timing(config))
+        if not self.on_cpu:
+            return timing
+        layout = layout_ms(kernel_times(self._ort, self.session, model, feeds))
+        return _less(timing, self.run_overhead_ms() + layout, layout)
+
+    def run_overhead_ms(self) -> float:
+        """The cost of a session run that computes nothing (an Identity on one float)."""
+        if self._overhead is None:
+            from onnx import TensorProto, helper
+            graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "empty",
+                                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+            opsets = [helper.make_opsetid("", 13)]
+            model = helper.make_model(graph, opset_imports=opsets,
+                                      ir_version=helper.find_min_ir_version_for(opsets))
+            run = self._bound_run(self.session(model.SerializeToString()),
+                                  {"x": np.zeros(1, np.float32)})
+            self._overhead = measure(run, self.timing(DEFAULT)).median_ms
+        return self._overhead
+
+    def time_model(self, model: LoadedModel, config: TimingConfig = MODEL) -> Timing:
+        sess, feeds = self._model_session(model)
+        return measure(self._bound_run(sess, feeds), self.timing(config))
+
+    def runner(self, model: LoadedModel):
+        sess, feeds = self._model_session(model)
+        return clocked(self._bound_run(sess, feeds), self.target.timing_clock)
+
+    def _model_session(self, model: LoadedModel):
+        import os
+        import tempfile
+
+        from ...onnx_io import save_model
+        from ...testing import random_inputs
+
+        feeds = random_inputs(model, batch=self.target.batch, seed=0)
+        if model.has_external_data or model.proto.ByteSize() >= 2**31 - 1:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = save_model(model, os.path.join(tmp, "model.onnx"), external=True)
+                return self.session(path), feeds
+        return self.session(model.proto.SerializeToString()), feeds
+
+    def _bound_run(self, sess, feeds: dict[str, np.ndarray]):
+        """A no-argument callable running `sess` on `feeds` through an I/O binding whose
+        outputs are allocated once, on the first run."""
+        ort = self._ort
+        device = "cuda" if "CUDA" in self.target.provider else "cpu"
+        binding = sess.io_binding()
+        keep = []  # OrtValues must outlive the binding
+        for name, value in feeds.items():
+            ort_value = ort.OrtValue.ortvalue_from_numpy(value, device, 0)
+            keep.append(ort_value)
+            binding.bind_ortvalue_input(name, ort_value)
+        for out in sess.get_outputs():
+            binding.bind_output(out.name, device)
+        sess.run_with_iobinding(binding)
+        for out, value in zip(sess.get_outputs(), binding.get_outputs()):
+            binding.bind_ortvalue_output(out.name, value)
+
+        def run_once():
+            sess.run_with_iobinding(binding)
+            if device != "cpu":
+                binding.synchronize_outputs()
+            return None
+
+        run_once.keep = (keep, binding, sess)
+        return run_once
+
+
+def _less(timing: Timing, ms: float, layout: float) -> Timing:
+    """`timing` with `ms` taken off (never below a microsecond), recording `layout`."""
+    floor = 1e-3
+    return Timing(max(timing.median_ms - ms, floor), max(timing.min_ms - ms, floor),
+                  timing.runs, timing.spread, layout)

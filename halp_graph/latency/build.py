@@ -1,0 +1,165 @@
+"""Building a LUT for a model on a target: cut, deduplicate, sample, time the whole.
+
+`build_lut` cuts every layer with its fused tail (subgraph.py), merges layers with the
+same signature and full channel pair into one entry, orders entries so that each
+family's structure is probed once on a layer where steps show clearly, and samples each
+entry (sampler.py). Every timing is cached by (layer signature, ci, co): repeated
+blocks, and pairs that two entries share, are timed once. An existing LUT for the same
+target can be passed in to reuse its entries (an incremental build). Finally the dense
+model is timed, which is what predictions subtract savings from.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Callable
+
+from .. import __version__
+from ..graph import analyze, load_model
+from ..graph.capture_onnx import LoadedModel, from_proto
+from .backends import open_backend
+from .domains import layer_domains
+from .lut import LatencyLUT, LutEntry, ModelRecord, model_digest, now_iso
+from .progress import Progress
+from .sampler import LayerSampler, SamplingConfig
+from .subgraph import LayerSpec, layer_specs
+from .timing import DEFAULT, MODEL, TimingConfig
+
+
+def family_of(spec: LayerSpec) -> str:
+    """Layers whose kernels step alike: op, conv kind, kernel and stride."""
+    kind = "dw" if spec.depthwise else (f"g{spec.groups}" if spec.groups > 1 else "plain")
+    kernel = "x".join(map(str, spec.attrs.get("kernel_shape", [])))
+    stride = "x".join(map(str, spec.attrs.get("strides", [])))
+    return f"{spec.op_type}|{kind}|k{kernel}|s{stride}"
+
+
+def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
+              timing: TimingConfig = DEFAULT, model_timing: TimingConfig = MODEL,
+              existing: LatencyLUT | None = None, progress: bool | Callable = False,
+              name: str | None = None, backend=None) -> LatencyLUT:
+    """Measure `model` (a path, ModelProto or LoadedModel) on `target` into a LUT."""
+    started = time.monotonic()
+    loaded = _load(model)
+    groups = analyze(loaded)
+    specs = layer_specs(groups, batch=target.batch)
+    backend = backend or open_backend(target)
+    sampling = backend.sampling(sampling)
+    fingerprint = dict(backend.fingerprint(), batch=target.batch, estimate=backend.estimate,
+                       clock=target.timing_clock)
+    if existing is not None and existing.fingerprint != fingerprint:
+        existing = None  # measured elsewhere: its entries cannot be mixed with ours
+    lut = existing or LatencyLUT(target.to_json(), fingerprint, statistic="median")
+
+    plan = _plan_entries(groups, specs, sampling.probe_points)
+    bar = Progress(len(plan), "lut") if progress is True else None
+    cache: dict[tuple[str, int, int], tuple[float, float]] = _seed_cache(lut)
+    structures: dict = {}
+    layouts: dict[tuple[str, int, int], float] = {}
+    timed = 0
+
+    def timer(spec: LayerSpec):
+        sig = spec.signature_key()
+
+        def measure(ci: int, co: int) -> float:
+            nonlocal timed
+            key = (sig, ci, co)
+            if key not in cache:
+                t = backend.time_layer(spec, ci, co, timing)
+                cache[key] = (t.median_ms, t.min_ms)
+                layouts[key] = t.layout_ms
+                timed += 1
+            return cache[key][0]
+        return measure
+
+    for done, (key, spec, names, din, dout) in enumerate(plan):
+        entry = lut.entries.get(key)
+        if entry is None:
+            sampler = LayerSampler(din, dout, timer(spec), sampling, family=family_of(spec),
+                                   structures=structures, tied=spec.depthwise,
+                                   multiplier=spec.multiplier)
+            surface = sampler.run()
+            sig = spec.signature_key()
+            points = {pair: cache[(sig, *pair)] for pair in surface.points}
+            entry = LutEntry(key, spec.signature(), spec.describe(), family_of(spec),
+                             (spec.full_in, spec.full_out), surface.to_json(), points,
+                             validation=sampler.validation,
+                             layout_rate=_layout_rate(spec, layouts.get((sig, spec.full_in, spec.full_out), 0.0)))
+            lut.entries[key] = entry
+        entry.layers = sorted(set(entry.layers) | set(names))
+        if bar:
+            bar.update(done + 1, f"{timed} timings  {spec.describe()[:40]}")
+        elif callable(progress):
+            progress(done + 1, len(plan), spec)
+    dense = backend.time_model(loaded, model_timing)
+    digest = model_digest(groups)
+    lut.models[digest] = ModelRecord(name or _model_name(loaded),
+                                     dense, {name: spec.entry_key() for name, spec in specs.items()})
+    lut.meta.update({"halp_graph": __version__, "created": now_iso(),
+                     "build_seconds": round(time.monotonic() - started, 2),
+                     "timed_points": timed + lut.meta.get("timed_points", 0) if existing else timed,
+                     "sampling": sampling.to_json()})
+    if bar:
+        bar.close(f"lut: {len(lut.entries)} entries from {len(specs)} layers, {timed} timings, "
+                  f"dense {dense.median_ms:.3f} ms, {time.monotonic() - started:.0f} s")
+    backend.close()
+    return lut
+
+
+def _layout_rate(spec: LayerSpec, layout_ms: float) -> float:
+    """Milliseconds per element of a layout conversion, from the conversions timed with
+    the full layer (its input and output); 0 where the backend converts nothing."""
+    elements = math.prod(spec.input.shape) + math.prod(spec.output.shape)
+    return layout_ms / elements if elements else 0.0
+
+
+def _plan_entries(groups, specs: dict[str, LayerSpec], window: int = 48):
+    """[(entry key, spec, layer names, domain in, domain out)] in sampling order."""
+    merged: dict[str, list] = {}
+    for layer in groups.layers:
+        spec = specs[layer.name]
+        din, dout = layer_domains(groups, layer)
+        key = spec.entry_key()
+        if key in merged:
+            item = merged[key]
+            item[2].append(layer.name)
+            item[3], item[4] = item[3].merge(din), item[4].merge(dout)
+        else:
+            merged[key] = [key, spec, [layer.name], din, dout]
+    items = list(merged.values())
+    # Within a family, probe first where steps show best: both axes wider than the
+    # probe window, and as small as that allows (a step is then a large share).
+    items.sort(key=lambda it: (family_of(it[1]), _probe_rank(it[1], window)))
+    return [tuple(it) for it in items]
+
+
+def _probe_rank(spec: LayerSpec, window: int) -> tuple:
+    return (min(spec.full_in, spec.full_out) < window, abs(max(spec.full_in, spec.full_out) - 128))
+
+
+def _seed_cache(lut: LatencyLUT) -> dict:
+    cache = {}
+    for entry in lut.entries.values():
+        sig = _signature_key(entry.signature)
+        for pair, values in entry.points.items():
+            cache[(sig, *pair)] = values
+    return cache
+
+
+def _signature_key(signature: dict) -> str:
+    from .subgraph import digest
+    return digest(signature)
+
+
+def _load(model) -> LoadedModel:
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model)
+    return from_proto(model)
+
+
+def _model_name(model: LoadedModel) -> str:
+    return os.path.basename(model.path) if model.path else (model.proto.graph.name or "model")

@@ -1,0 +1,139 @@
+"""A latency LUT seen through the CostModel protocol the solver speaks.
+
+`layer_cost` reads the layer's surface at its kept counts (a layer left with no input or
+no output channels is gone and costs nothing). `dense_cost` is the whole model's measured
+latency, not the sum of its layers: what the layers leave out (pooling, layout changes,
+the run's own overhead) stays in the prediction, and
+predicted latency = dense - sum of layer savings (halp_graph.cost_model.predict).
+
+Layout boundaries (ONNX Runtime's CPU provider): a layer whose input count is not
+aligned runs a plain NCHW kernel while its neighbours run blocked NCHWc kernels, and the
+model converts layouts at each change of regime. The LUT timed the layer alone, without
+those conversions, and recorded what a conversion costs per element (`layout_rate`). So a
+misaligned layer also pays for converting its input (unless its producer is a depthwise
+conv on the same channels, which is misaligned too) and for converting its output back
+when the output count is aligned, so that each conversion is counted once.
+
+`candidate_counts` returns the counts worth keeping in a group: walking down from the
+full size, a count is kept only if it is cheaper than every larger count, summed over all
+the layers the group feeds and is fed by, by a margin (0.2% of those layers' cost, and
+at least 0.1 us): on a staircase that is the top edge of every step (the largest count
+at each latency level); counts inside a step buy nothing, and a slope too gentle to
+measure is thinned to counts that differ by the margin.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..cost_model import all_counts
+from ..errors import TargetError
+from ..graph.groups import Group, GroupSet, Layer
+from .subgraph import layer_specs
+
+
+MIN_SAVING_MS = 1e-4  # a count is a candidate only if it saves at least this much ...
+MIN_SAVING_SHARE = 2e-3  # ... and this share of the group's layers' cost
+
+
+class LutCostModel:
+    unit = "ms"
+
+    def __init__(self, lut, groups: GroupSet, dense_ms: float | None = None,
+                 statistic: str = "median"):
+        self.lut = lut
+        self.groups = groups
+        self.statistic = statistic
+        specs = layer_specs(groups, batch=lut.target.get("batch"))
+        missing = [name for name, spec in specs.items() if spec.entry_key() not in lut.entries]
+        if missing:
+            raise TargetError(f"the LUT{' ' + lut.path if lut.path else ''} does not cover "
+                              f"{len(missing)} of the model's {len(specs)} layers (first: "
+                              f"{missing[0]}); build one for this model with `lut build`")
+        self._surface = {name: lut.entries[spec.entry_key()].surface(statistic)
+                         for name, spec in specs.items()}
+        self._boundary = _boundaries(groups, specs, lut)
+        if dense_ms is None:
+            record = lut.record_for(groups)
+            if record is None or record.dense is None:
+                raise TargetError("the LUT has no measured dense latency for this model; pass "
+                                  "dense_ms= (e.g. from halp_graph.latency.measure_model)")
+            dense_ms = record.dense.value(statistic)
+        self._dense = float(dense_ms)
+        self._sizes = {g.id: g.size for g in groups}
+        self._cache: dict[tuple[str, int, int], float] = {}
+        self._candidates: dict[str, list[int]] = {}
+
+    def layer_cost(self, layer: Layer, kept_in: int, kept_out: int) -> float:
+        if kept_in <= 0 or kept_out <= 0:
+            return 0.0
+        key = (layer.name, int(kept_in), int(kept_out))
+        cost = self._cache.get(key)
+        if cost is None:
+            cost = float(self._surface[layer.name](int(kept_in), int(kept_out)))
+            cost += self._boundary_cost(layer.name, int(kept_in), int(kept_out))
+            self._cache[key] = cost
+        return cost
+
+    def _boundary_cost(self, name: str, ci: int, co: int) -> float:
+        rate, align, per_in, per_out, tied_input = self._boundary.get(name, (0.0, 1, 0, 0, False))
+        if rate <= 0 or align <= 1 or ci % align == 0:
+            return 0.0
+        elements = (0 if tied_input else ci * per_in) + (co * per_out if co % align == 0 else 0)
+        return rate * elements
+
+    def dense_cost(self) -> float:
+        return self._dense
+
+    def group_cost(self, group: Group, count: int) -> float:
+        """Cost of every layer touching `group` when it keeps `count` (others full)."""
+        kept = {group.id: count}
+        total = 0.0
+        for layer in self._touching(group):
+            total += self.layer_cost(layer, layer.kept_in(kept, self._sizes),
+                                     layer.kept_out(kept, self._sizes))
+        return total
+
+    def candidate_counts(self, group: Group) -> list[int]:
+        if group.id in self._candidates:
+            return list(self._candidates[group.id])
+        counts = all_counts(group)
+        costs = {k: self.group_cost(group, k) for k in counts}
+        full = costs[group.size]
+        eps = max(MIN_SAVING_MS, MIN_SAVING_SHARE * abs(full))
+        keep, best = [group.size], full
+        for k in sorted(counts, reverse=True)[1:]:
+            if costs[k] < best - eps:
+                keep.append(k)
+                best = costs[k]
+        self._candidates[group.id] = sorted(keep)
+        return sorted(keep)
+
+    def _touching(self, group: Group) -> list[Layer]:
+        return [layer for layer in self.groups.layers
+                if group.id in layer.input_groups() or group.id in layer.output_groups()]
+
+
+def _boundaries(groups: GroupSet, specs, lut) -> dict:
+    """{layer: (ms per element, alignment, input elements per channel, output elements
+    per channel, input produced by a depthwise layer)} for layers with layout costs."""
+    from .subgraph import assign_tails
+    layers = {layer.name: layer for layer in groups.layers}
+    owner = {}
+    for name, tail in assign_tails(groups.graph, layers).items():
+        for node in tail:
+            owner[node.outputs[0]] = name
+    for name in layers:
+        owner[groups.graph.nodes_by_name[name].outputs[0]] = name
+    out = {}
+    for name, spec in specs.items():
+        entry = lut.entries[spec.entry_key()]
+        if entry.layout_rate <= 0:
+            continue
+        surface = entry.surface()
+        producer = owner.get(groups.graph.nodes_by_name[name].inputs[0])
+        tied = producer is not None and specs[producer].depthwise
+        per_in = math.prod(spec.input.shape) // max(spec.full_in, 1)
+        per_out = math.prod(spec.output.shape) // max(spec.full_out, 1)
+        out[name] = (entry.layout_rate, surface.align_in, per_in, per_out, tied)
+    return out

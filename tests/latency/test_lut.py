@@ -1,0 +1,177 @@
+"""The LUT as a whole on a deterministic backend: building, caching, the file, the
+target check, and the CostModel the solver sees."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import pytest
+
+from halp_graph.cost_model import CostModel, all_counts, predict
+from halp_graph.errors import TargetError
+from halp_graph.graph import analyze, from_proto
+from halp_graph.latency import LatencyLUT, LutTargetWarning, build_lut, get_target
+from halp_graph.latency.sampler import QUICK_SAMPLING, SamplingConfig
+from halp_graph.latency.subgraph import layer_specs
+from halp_graph.models import edge_cases as ec
+from halp_graph.models.builder import GraphBuilder
+
+from .fake_backend import FakeBackend
+
+
+def wide_net():
+    """Two repeated 3x3 blocks (identical layers) and a residual join, wide enough to
+    show 16-channel steps."""
+    b = GraphBuilder("wide", 17, 1)
+    x = b.relu(b.conv(b.input("x", 3, (8, 8)), 64, hint="stem"))
+    for i in range(2):
+        y = b.relu(b.conv(x, 64, hint=f"a{i}"))
+        x = b.relu(b.add(b.conv(y, 64, hint=f"b{i}"), x))
+    b.output(b.gemm(b.flatten(b.gap(x)), 10))
+    return b.build()
+
+
+@pytest.fixture(scope="module")
+def built():
+    model = from_proto(wide_net())
+    target = get_target("cpu")
+    backend = FakeBackend(target, dense_ms=2.0)
+    lut = build_lut(model, target, sampling=SamplingConfig(validation_points=1), backend=backend)
+    return model, analyze(model), lut, backend
+
+
+def test_identical_layers_share_an_entry_and_pairs_are_timed_once(built):
+    model, groups, lut, backend = built
+    specs = layer_specs(groups, batch=1)
+    assert len(lut.entries) < len(specs)  # the two blocks' layers are the same entries
+    assert len(backend.calls) == len(set(backend.calls))
+    record = lut.record_for(groups)
+    assert set(record.layers) == set(specs) and record.dense.median_ms == 2.0
+
+
+def test_lut_is_a_cost_model(built):
+    model, groups, lut, _ = built
+    cost = lut.cost_model(groups)
+    assert isinstance(cost, CostModel) and cost.unit == "ms"
+    assert cost.dense_cost() == 2.0
+    full = {g.id: g.size for g in groups}
+    assert predict(cost, groups, full) == pytest.approx(2.0)
+    half = {g.id: max(g.size // 2, g.min_keep) for g in groups.prunable()}
+    assert predict(cost, groups, half) < 2.0
+
+
+def test_candidate_counts_are_the_staircase_edges(built):
+    model, groups, lut, _ = built
+    cost = lut.cost_model(groups)
+    for group in groups.prunable():
+        counts = cost.candidate_counts(group)
+        assert counts == sorted(counts) and counts[-1] == group.size
+        assert set(counts) <= set(all_counts(group))
+        # The fake device steps every 16 channels (on multiples of 4): above the first
+        # step the worthwhile counts are the top of each step. (Below it, 1 to 3 inputs on
+        # the slow kernel are cheaper still, so they are worth considering too.)
+        if group.size == 64:
+            assert [c for c in counts if c >= 16] == [16, 32, 48, 64]
+
+
+def test_file_round_trip(built, tmp_path):
+    model, groups, lut, _ = built
+    path = tmp_path / "lut.json"
+    lut.save(path)
+    data = json.loads(path.read_text())
+    assert data["schema"] == "halp_graph.lut/1"
+    assert data["fingerprint"]["backend"] == "fake" and data["fingerprint"]["batch"] == 1
+    again = LatencyLUT.load(path)
+    a, b = lut.cost_model(groups), again.cost_model(groups)
+    for layer in groups.layers:
+        for ci, co in [(layer.in_channels, layer.out_channels), (1, 1),
+                       (max(1, layer.in_channels // 3), max(1, layer.out_channels // 2))]:
+            assert a.layer_cost(layer, ci, co) == pytest.approx(b.layer_cost(layer, ci, co), rel=1e-5)
+    for group in groups.prunable():
+        assert a.candidate_counts(group) == b.candidate_counts(group)
+
+
+def test_refuses_to_overwrite(built, tmp_path):
+    _, _, lut, _ = built
+    path = tmp_path / "lut.json"
+    path.write_text("{}")
+    with pytest.raises(Exception, match="already exists"):
+        lut.save(path)
+    assert path.read_text() == "{}"
+
+
+def test_warns_when_used_for_another_target(built, tmp_path):
+    _, _, lut, _ = built
+    path = tmp_path / "lut.json"
+    lut.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LatencyLUT.load(path, target=get_target("cpu"))  # the same target: silent
+    with pytest.warns(LutTargetWarning, match="threads"):
+        LatencyLUT.load(path, target=get_target("cpu", threads=2, clock="wall"))
+    with pytest.warns(LutTargetWarning, match="xavier"):
+        LatencyLUT.load(path, target=get_target("xavier"))
+
+
+def test_a_lut_for_another_model_is_refused(built):
+    _, _, lut, _ = built
+    other = analyze(ec.depthwise(batch=1))
+    assert lut.missing_layers(other)
+    with pytest.raises(TargetError, match="does not cover"):
+        lut.cost_model(other)
+
+
+@pytest.mark.parametrize("text", ["not json", json.dumps({"schema": "something/1"}),
+                                  json.dumps({"schema": "halp_graph.lut/1", "entries": 3})])
+def test_unreadable_lut(tmp_path, text):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(TargetError):
+        LatencyLUT.load(path)
+
+
+def test_missing_lut_file(tmp_path):
+    with pytest.raises(TargetError, match="no such LUT"):
+        LatencyLUT.load(tmp_path / "nope.json")
+
+
+def test_incremental_build_reuses_entries(built):
+    model, groups, lut, _ = built
+    target = get_target("cpu")
+    backend = FakeBackend(target)
+    again = build_lut(model, target, sampling=QUICK_SAMPLING, backend=backend,
+                      existing=LatencyLUT.from_json(lut.to_json()))
+    assert backend.calls == [] and set(again.entries) == set(lut.entries)
+
+
+def test_depthwise_and_grouped_layers(tmp_path):
+    for proto in (ec.depthwise(batch=1), ec.grouped_conv(batch=1)):
+        model = from_proto(proto)
+        groups = analyze(model)
+        target = get_target("cpu")
+        lut = build_lut(model, target, sampling=QUICK_SAMPLING, backend=FakeBackend(target))
+        cost = lut.cost_model(groups)
+        for group in groups.prunable():
+            for count in cost.candidate_counts(group):
+                assert count % group.step == 0 or count == group.size
+        kept = {g.id: g.size for g in groups}
+        assert predict(cost, groups, kept) == pytest.approx(cost.dense_cost())
+        assert all(math.isfinite(cost.layer_cost(l, l.in_channels, l.out_channels)) for l in groups.layers)
+
+
+def test_cost_model_for_prefers_a_covering_lut_then_estimates(built, tmp_path):
+    from halp_graph.latency import cost_model_for
+    from halp_graph.latency.backends import EstimateWarning
+    model, groups, lut, _ = built
+    path = tmp_path / "lut.json"
+    lut.save(path)
+    chosen = cost_model_for(groups, get_target("cpu"), [path])
+    assert chosen.lut.fingerprint["backend"] == "fake"
+    other = analyze(ec.depthwise(batch=1))
+    with pytest.raises(TargetError, match="needs a measured LUT"):
+        cost_model_for(other, get_target("cpu"), [path])
+    with pytest.warns(EstimateWarning, match="analytic"):
+        estimate = cost_model_for(groups, get_target("orin"), [], model=model)
+    assert estimate.lut.is_estimate and estimate.dense_cost() > 0

@@ -1,0 +1,110 @@
+"""Sampling a layer's 2-D latency surface: what is timed, and how well the surface predicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from halp_graph.latency.sampler import LayerSampler, QUICK_SAMPLING, SamplingConfig
+from halp_graph.latency.staircase import ALIGNED, Steps
+from halp_graph.latency.surface import AxisDomain, Surface
+
+from .fake_backend import law
+
+
+def sample(ci, co, config=SamplingConfig(), structures=None, **domain):
+    calls = []
+
+    def measure(a, b):
+        calls.append((a, b))
+        return law(a, b)
+
+    sampler = LayerSampler(AxisDomain(domain.get("lo_in", 1), ci, domain.get("q_in", 1), domain.get("free_in", True)),
+                           AxisDomain(1, co, 1, domain.get("free_out", True)), measure, config,
+                           family="conv", structures={} if structures is None else structures)
+    return sampler.run(), calls, sampler
+
+
+def errors(surface, ci_max, co_max, aligned: bool, n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    pairs = [(int(a), int(b)) for a, b in zip(rng.integers(1, ci_max + 1, n), rng.integers(1, co_max + 1, n))
+             if (a % 4 == 0) == aligned]
+    return np.array([abs(surface(a, b) - law(a, b)) / law(a, b) for a, b in pairs])
+
+
+def worst_error(surface, ci_max, co_max):
+    """Worst relative error over pairs whose input count is a multiple of 4 (the tiled
+    kernel: an exact staircase the surface must reproduce)."""
+    return errors(surface, ci_max, co_max, aligned=True).max()
+
+
+@pytest.mark.parametrize("ci,co", [(256, 64), (64, 256), (512, 2048)])
+def test_recovers_an_exact_staircase_surface(ci, co):
+    surface, calls, _ = sample(ci, co)
+    assert surface.align_in == 4 and surface.align_out == 1
+    assert surface.steps_in["all"][ALIGNED] == Steps(16)
+    assert worst_error(surface, ci, co) < 1e-9
+    # The other counts step every 6 outputs by less than the tolerance at the top of the
+    # axis: a ramp there, so small counts carry an error of up to about one step.
+    rest = errors(surface, ci, co, aligned=False)
+    assert np.median(rest) < 0.02 and rest.max() < 0.15
+    assert len(calls) < 0.01 * ci * co + 400  # far fewer than the ci*co pairs
+
+
+def test_family_structure_is_reused_and_costs_few_timings():
+    structures = {}
+    _, first, _ = sample(256, 256, structures=structures)
+    surface, second, _ = sample(512, 1024, structures=structures)
+    assert len(second) < len(first) / 2
+    assert worst_error(surface, 512, 1024) < 1e-9
+
+
+def test_each_pair_is_timed_once():
+    _, calls, _ = sample(128, 128)
+    assert len(calls) == len(set(calls))
+
+
+def test_fixed_input_axis_samples_only_the_output_sweep():
+    surface, calls, _ = sample(4, 64, free_in=False, lo_in=4)
+    assert {ci for ci, _ in calls} == {4}
+    assert all(abs(surface(4, co) - law(4, co)) < 1e-12 for co in range(1, 65))
+
+
+def test_only_reachable_counts_are_timed():
+    surface, calls, _ = sample(96, 64, q_in=8, lo_in=8)
+    assert all(ci % 8 == 0 for ci, _ in calls)
+
+
+def test_tied_depthwise_axis():
+    calls = []
+
+    def measure(a, b):
+        calls.append((a, b))
+        return law(a, a)
+
+    surface = LayerSampler(AxisDomain(1, 144), AxisDomain(1, 144), measure, SamplingConfig(),
+                           tied=True).run()
+    assert all(b == a for a, b in calls)
+    error = {c: abs(surface(c, c) - law(c, c)) / law(c, c) for c in range(1, 145)}
+    assert max(e for c, e in error.items() if c % 4 == 0) < 1e-9
+    assert max(e for c, e in error.items() if c % 4) < 0.1
+
+
+def test_validation_points_are_recorded():
+    _, _, sampler = sample(64, 64, config=SamplingConfig(validation_points=3))
+    assert 1 <= len(sampler.validation) <= 3
+    for ci, co, measured, predicted in sampler.validation:
+        assert measured == pytest.approx(law(ci, co))
+        assert predicted == pytest.approx(measured, rel=1e-6)
+
+
+def test_surface_round_trips_through_json():
+    surface, _, _ = sample(128, 64, config=QUICK_SAMPLING)
+    again = Surface.from_json(surface.to_json(), dict(surface.points))
+    for ci, co in [(1, 1), (17, 33), (64, 64), (128, 64), (127, 5)]:
+        assert again(ci, co) == surface(ci, co)
+
+
+def test_removed_layer_costs_nothing():
+    surface, _, _ = sample(32, 32, config=QUICK_SAMPLING)
+    assert surface(0, 32) == 0.0 and surface(32, 0) == 0.0
