@@ -8,8 +8,10 @@ in one call.
 
 from .base import Pass, PassResult
 from .cleanup import CleanupPass, cleanup
+from .latency_prune import LatencyPrunePass, latency_prune
 from .mask_channels import MaskChannelsPass, mask_channels
 from .prune_channels import PruneChannelsPass, prune_channels
 
-__all__ = ["Pass", "PassResult", "CleanupPass", "cleanup", "MaskChannelsPass", "mask_channels",
+__all__ = ["Pass", "PassResult", "CleanupPass", "cleanup", "LatencyPrunePass", "latency_prune",
+           "MaskChannelsPass", "mask_channels",
            "PruneChannelsPass", "prune_channels"]

@@ -1,5 +1,5 @@
 """CLI subcommands, one module each; every module exposes `add_parser(subparsers)`."""
 
-from . import apply, bench, groups, lut, verify
+from . import apply, bench, groups, lut, prune, verify
 
-COMMANDS = [groups, apply, verify, lut, bench]
+COMMANDS = [groups, apply, verify, prune, lut, bench]

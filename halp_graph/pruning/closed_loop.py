@@ -1,0 +1,107 @@
+"""Solve, rewrite, measure, correct: the loop that makes the budget hold on the target.
+
+The LUT predicts a plan's latency; the rewritten model is then timed on the target,
+interleaved with the dense model so both see the same machine state. When the measured
+latency misses the goal window [goal * (1 - tolerance), goal], the solver's budget (in
+predicted milliseconds) is scaled by how far off it was, aiming just below the goal, and
+the knapsack is solved again: a few rounds at most, every one reported. The kept round is
+the best-scoring one inside the window, else the best one under the goal, else the
+fastest.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ..graph.capture_onnx import LoadedModel
+from ..graph.groups import GroupSet
+from ..latency import measure_interleaved
+from ..plan import PruningPlan
+from ..solver import make_plan, solve_problem
+
+AIM = 0.99  # aim this far inside the goal: a fresh measurement wobbles by about 1%
+OVER = 0.005  # measured up to this much over the goal still counts as on target
+
+
+@dataclass
+class Round:
+    index: int
+    budget_ms: float  # the solver's budget, in predicted milliseconds
+    status: str
+    predicted_ms: float
+    objective: float
+    max_objective: float
+    solve_time_s: float
+    counts: dict
+    plan: PruningPlan | None = None
+    model: LoadedModel | None = None
+    measured_ms: float | None = None
+    measured_dense_ms: float | None = None
+    achieved: float | None = None  # in the goal's unit: fraction of dense, or ms
+    on_target: bool = False
+    details: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"round": self.index, "solver_budget_ms": self.budget_ms, "status": self.status,
+                "predicted_ms": self.predicted_ms, "measured_ms": self.measured_ms,
+                "measured_dense_ms": self.measured_dense_ms, "achieved": self.achieved,
+                "on_target": self.on_target, "kept_saliency": self.objective / self.max_objective
+                if self.max_objective else 1.0, "solve_time_s": self.solve_time_s,
+                "solver": self.details}
+
+
+def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, target, *,
+             goal: float, relative: bool, measurable: bool, method: str, time_limit: float,
+             max_rounds: int, tolerance: float, measure_rounds: int, log) -> tuple[Round, list[Round]]:
+    """`goal` is a fraction of the dense latency (relative) or milliseconds; `rewrite(plan)`
+    returns the pruned model."""
+    dense_pred = problem.dense_cost
+    budget = goal * dense_pred if relative else goal
+    rounds: list[Round] = []
+    for index in range(1, max_rounds + 1):
+        result = solve_problem(problem.with_budget(budget), method=method, time_limit=time_limit)
+        r = Round(index, budget, result.status, result.predicted_cost, result.objective,
+                  result.max_objective, result.solve_time_s, dict(result.counts),
+                  details={k: v for k, v in result.to_json().items() if k != "kept_counts"})
+        rounds.append(r)
+        if not result.feasible:
+            log(f"round {index}: no plan fits {budget:.2f} ms predicted ({result.message})")
+            break
+        r.plan = make_plan(groups, scores, result.counts)
+        r.model = rewrite(r.plan)
+        if not measurable:
+            r.achieved = result.predicted_cost / dense_pred if relative else result.predicted_cost
+            r.on_target = True
+            log(f"round {index}: predicted {result.predicted_cost:.2f} ms (not measurable here)")
+            break
+        start = time.perf_counter()
+        dense_t, pruned_t = measure_interleaved([model, r.model], target, rounds=measure_rounds)
+        r.measured_ms, r.measured_dense_ms = pruned_t.median_ms, dense_t.median_ms
+        r.achieved = r.measured_ms / r.measured_dense_ms if relative else r.measured_ms
+        r.on_target = goal * (1 - tolerance) <= r.achieved <= goal * (1 + OVER)
+        log(f"round {index}: solver budget {budget:.2f} ms, predicted {result.predicted_cost:.2f} ms, "
+            f"measured {r.measured_ms:.2f} ms of {r.measured_dense_ms:.2f} dense "
+            f"({_fmt(r.achieved, relative)} vs goal {_fmt(goal, relative)})"
+            f"{' on target' if r.on_target else ''} [{time.perf_counter() - start:.1f}s timing]")
+        if r.on_target:
+            break
+        budget *= AIM * goal / r.achieved
+    return _choose(rounds, goal), rounds
+
+
+def _fmt(value: float, relative: bool) -> str:
+    return f"{value:.3f}x" if relative else f"{value:.2f} ms"
+
+
+def _choose(rounds: list[Round], goal: float) -> Round:
+    done = [r for r in rounds if r.plan is not None]
+    if not done:
+        return rounds[-1]
+    inside = [r for r in done if r.on_target]
+    if inside:
+        return max(inside, key=lambda r: r.objective)
+    under = [r for r in done if r.achieved is not None and r.achieved <= goal]
+    if under:
+        return max(under, key=lambda r: r.objective)
+    return min(done, key=lambda r: r.achieved if r.achieved is not None else float("inf"))

@@ -1,0 +1,77 @@
+"""The prune report (JSON, schema halp_graph.report/1) and the summary printed after a run."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..cost_model import MacsCostModel, predict
+from ..graph.groups import GroupSet
+
+REPORT_SCHEMA = "halp_graph.report/1"
+
+
+def parameter_count(proto) -> int:
+    return int(sum(np.prod(t.dims) if len(t.dims) else 1 for t in proto.graph.initializer
+                   if t.data_type in (1, 10, 11, 16)))  # float tensors: weights, not shapes
+
+
+def build_report(*, model_path, target, goal, relative, groups: GroupSet, chosen, rounds, source,
+                 saliency: str, method: str, original_proto, pruned_proto, timings: dict) -> dict:
+    kept = {g.id: int(chosen.counts.get(g.id, g.size)) for g in groups}
+    macs = MacsCostModel(groups)
+    dense_macs = macs.dense_cost()
+    pruned_macs = predict(macs, groups, kept)
+    return {
+        "schema": REPORT_SCHEMA,
+        "model": model_path,
+        "target": target.to_json(),
+        "goal": {"budget": goal} if relative else {"latency_ms": goal},
+        "status": ("on target" if chosen.on_target else
+                   "infeasible" if chosen.plan is None else "missed"),
+        "latency": {
+            "dense_ms": chosen.measured_dense_ms,
+            "pruned_ms": chosen.measured_ms,
+            "achieved": chosen.achieved,
+            "predicted_ms": chosen.predicted_ms,
+            "predicted_dense_ms": rounds[0].details.get("dense_cost") if rounds else None,
+            "measured": chosen.measured_ms is not None,
+        },
+        "lut": {"origin": source.origin, "path": source.path, "estimate": source.lut.is_estimate},
+        "saliency": {"method": saliency,
+                     "kept": chosen.objective / chosen.max_objective if chosen.max_objective else 1.0},
+        "solver": {"method": method, **{k: v for k, v in chosen.details.items()}},
+        "rounds": [r.to_json() for r in rounds],
+        "chosen_round": chosen.index,
+        "groups": {g.id: {"size": g.size, "kept": kept[g.id], "prunable": g.prunable}
+                   for g in groups},
+        "macs_M": {"dense": dense_macs, "pruned": pruned_macs},
+        "params": {"dense": parameter_count(original_proto),
+                   "pruned": parameter_count(pruned_proto) if pruned_proto is not None else None},
+        "plan": chosen.plan.to_json() if chosen.plan is not None else None,
+        "timings_s": timings,
+    }
+
+
+def summary(report: dict) -> str:
+    lat, macs, params = report["latency"], report["macs_M"], report["params"]
+    groups = report["groups"].values()
+    pruned = sum(1 for g in groups if g["kept"] < g["size"])
+    emptied = sum(1 for g in groups if g["kept"] == 0)
+    rows = [("status", report["status"]),
+            ("groups pruned", f"{pruned} of {sum(1 for g in groups if g['prunable'])} prunable"
+                              + (f" ({emptied} branches removed)" if emptied else "")),
+            ("channels kept", f"{sum(g['kept'] for g in groups if g['prunable'])} of "
+                              f"{sum(g['size'] for g in groups if g['prunable'])}"),
+            ("saliency kept", f"{100 * report['saliency']['kept']:.1f}%")]
+    if lat["measured"]:
+        rows.append(("latency (measured)", f"{lat['dense_ms']:.2f} ms -> {lat['pruned_ms']:.2f} ms "
+                                           f"({lat['pruned_ms'] / lat['dense_ms']:.3f}x, "
+                                           f"{lat['dense_ms'] / lat['pruned_ms']:.2f}x faster)"))
+    rows.append(("latency (predicted)", f"{lat['predicted_ms']:.2f} ms"
+                 + (" (analytic estimate)" if report["lut"]["estimate"] else "")))
+    rows.append(("MACs", f"{macs['dense']:.0f} M -> {macs['pruned']:.0f} M"))
+    if params["pruned"] is not None:
+        rows.append(("parameters", f"{params['dense'] / 1e6:.2f} M -> {params['pruned'] / 1e6:.2f} M"))
+    rows.append(("rounds", f"{len(report['rounds'])} (kept round {report['chosen_round']})"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows) + "\n"

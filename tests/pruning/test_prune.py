@@ -1,0 +1,189 @@
+"""`prune` end to end on a small real model: LUT, saliency, exact solve, rewrite, closed
+loop, report; and every kind of bad input refused with one line before anything is written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+import halp_graph
+from halp_graph.errors import TargetError
+from halp_graph.graph import analyze, load_model
+from halp_graph.latency import QUICK_SAMPLING, build_lut, get_target
+from halp_graph.models.builder import GraphBuilder
+from halp_graph.passes import LatencyPrunePass
+from halp_graph.plan import PruningPlan
+from halp_graph.pruning import REPORT_SCHEMA
+from halp_graph.testing import assert_equivalent
+
+
+def small_net(path, width=48, seed=0):
+    """A residual conv net big enough that channel counts move its latency."""
+    b = GraphBuilder("small", 17, 1, seed)
+    x = b.relu(b.conv(b.input("x", 3, (32, 32)), width, hint="stem"))
+    for i in range(2):
+        inner = b.relu(b.conv(x, width * 2, hint=f"a{i}"))
+        x = b.relu(b.add(b.conv(inner, width, hint=f"b{i}"), x))
+    b.output(b.gemm(b.flatten(b.gap(x)), 10))
+    onnx.save(b.build(), str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("prune")
+    model = small_net(tmp / "net.onnx")
+    lut = build_lut(model, get_target("cpu"), sampling=QUICK_SAMPLING)
+    lut_path = str(tmp / "net.lut.json")
+    lut.save(lut_path)
+    return tmp, model, lut_path
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "halp_graph", *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def test_api_prunes_and_reports(setup):
+    _, model, lut = setup
+    result = halp_graph.prune(model, "cpu", 0.6, lut=lut)
+    report = result.report
+    assert report["schema"] == REPORT_SCHEMA
+    assert report["rounds"] and report["rounds"][0]["predicted_ms"] > 0
+    assert report["latency"]["measured"] and report["latency"]["pruned_ms"] < report["latency"]["dense_ms"]
+    onnx.checker.check_model(result.model.proto, full_check=True)
+    groups = analyze(load_model(model))
+    assert_equivalent(load_model(model), result.model, result.plan, groups)
+    kept = {g: v["kept"] for g, v in report["groups"].items()}
+    assert all(kept[g] == len(result.plan.keep.get(g, range(v["size"])))
+               for g, v in report["groups"].items())
+
+
+def test_closed_loop_reports_every_round(setup):
+    _, model, lut = setup
+    result = halp_graph.prune(model, "cpu", 0.5, lut=lut, max_rounds=3)
+    rounds = result.report["rounds"]
+    assert 1 <= len(rounds) <= 3
+    for r in rounds:
+        assert r["measured_ms"] is not None and r["measured_dense_ms"] is not None
+    if not rounds[0]["on_target"] and len(rounds) > 1:  # the second round corrects the budget
+        assert rounds[1]["solver_budget_ms"] != rounds[0]["solver_budget_ms"]
+
+
+def test_cli_writes_model_and_report(setup):
+    tmp, model, lut = setup
+    out, rep = tmp / "slim.onnx", tmp / "report.json"
+    r = cli("prune", model, "--target", "cpu", "--budget", "0.7", "--lut", lut, "-o", out, "--report", rep)
+    assert r.returncode in (0, 1), r.stderr  # 1 only if the loop missed the goal
+    assert "latency (measured)" in r.stderr and "round 1" in r.stderr
+    report = json.loads(rep.read_text())
+    onnx.checker.check_model(str(out), full_check=True)
+    assert report["plan"]["schema"] == "halp_graph.plan/1"
+    verify = cli("verify", model, out, "--plan", _plan_file(tmp, report["plan"]))
+    assert verify.returncode == 0, verify.stdout
+
+
+def _plan_file(tmp, plan):
+    path = tmp / "plan.json"
+    path.write_text(json.dumps(plan))
+    return path
+
+
+def test_greedy_reference_also_runs(setup):
+    _, model, lut = setup
+    result = halp_graph.prune(model, "cpu", 0.6, lut=lut, method="greedy", max_rounds=1)
+    assert result.report["solver"]["method"] == "greedy"
+
+
+def test_pass_for_pass_managers(setup):
+    _, model, lut = setup
+    result = LatencyPrunePass("cpu", 0.7, lut=lut, max_rounds=1)(load_model(model))
+    assert result.modified and result.info["report"]["schema"] == REPORT_SCHEMA
+    with pytest.raises(TargetError, match="budget must be in"):
+        LatencyPrunePass("cpu", 1.5)(load_model(model))
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["--budget", "0"], 8, "budget must be in (0, 1]"),
+    (["--budget", "1.5"], 8, "budget must be in (0, 1]"),
+    (["--latency-ms", "-3"], 8, "positive number of milliseconds"),
+    (["--budget", "0.5", "--target", "pdp11"], 8, "unknown target 'pdp11'"),
+])
+def test_bad_goals_and_targets(setup, args, code, message):
+    tmp, model, lut = setup
+    out = tmp / "never.onnx"
+    full = ["prune", model, "-o", out, "--lut", lut] + (["--target", "cpu"] if "--target" not in args else []) + args
+    r = cli(*full)
+    assert r.returncode == code and message in r.stderr, r.stderr
+    assert r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_lut_for_another_model_is_refused(setup, tmp_path):
+    _, _, lut = setup
+    other = small_net(tmp_path / "other.onnx", width=40, seed=1)
+    r = cli("prune", other, "--target", "cpu", "--budget", "0.5", "--lut", lut, "-o", tmp_path / "o.onnx")
+    assert r.returncode == 8 and "does not cover this model" in r.stderr
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_lut_for_another_target_is_refused(setup, tmp_path):
+    _, model, lut = setup
+    data = json.loads(open(lut).read())
+    data["target"]["name"] = "xavier"
+    data["target"]["precision"] = "fp16"
+    foreign = tmp_path / "xavier.lut.json"
+    foreign.write_text(json.dumps(data))
+    r = cli("prune", model, "--target", "cpu", "--budget", "0.5", "--lut", foreign, "-o", tmp_path / "o.onnx")
+    assert r.returncode == 8 and "built for another target" in r.stderr
+
+
+def test_calibration_of_the_wrong_shape_is_refused(setup, tmp_path):
+    _, model, lut = setup
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=np.zeros((4, 3, 16, 16), np.float32))
+    r = cli("prune", model, "--target", "cpu", "--budget", "0.5", "--lut", lut, "--saliency",
+            "activation", "--calib", calib, "-o", tmp_path / "o.onnx")
+    assert r.returncode == 8 and "shape" in r.stderr
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_existing_output_is_refused_before_any_work(setup):
+    tmp, model, lut = setup
+    out = tmp / "exists.onnx"
+    out.write_bytes(b"keep me")
+    r = cli("prune", model, "--target", "cpu", "--budget", "0.5", "--lut", lut, "-o", out)
+    assert r.returncode == 6 and out.read_bytes() == b"keep me"
+
+
+def test_lut_cache_is_built_once_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALP_GRAPH_CACHE", str(tmp_path / "cache"))
+    import halp_graph.pruning.lut_source as source
+    monkeypatch.setattr(source, "build_lut", _quick(source.build_lut))
+    model = small_net(tmp_path / "n.onnx", width=16)
+    first = halp_graph.prune(model, "cpu", 0.8, max_rounds=1)
+    second = halp_graph.prune(model, "cpu", 0.8, max_rounds=1)
+    assert first.report["lut"]["origin"] == "built" and second.report["lut"]["origin"] == "cache"
+
+
+def _quick(build):
+    def quick_build(*args, **kwargs):
+        kwargs["sampling"] = QUICK_SAMPLING
+        return build(*args, **kwargs)
+    return quick_build
+
+
+def test_plan_keeps_cut_groups_and_respects_blocks(setup):
+    _, model, lut = setup
+    result = halp_graph.prune(model, "cpu", 0.3, lut=lut, max_rounds=1)
+    groups = analyze(load_model(model))
+    if result.plan is not None:
+        PruningPlan(result.plan.keep).validate(groups)
+        for g in groups.prunable():
+            if g.cut:
+                assert len(result.plan.keep.get(g.id, range(g.size))) > 0
