@@ -1,7 +1,7 @@
 """`python -m halp_graph`: the command line. Each subcommand lives in halp_graph/commands.
 
-Exit codes: 0 success; 1 a check ran and failed (verify found a mismatch, a budget was
-missed); 2 usage; 3 unreadable model; 4 bad plan; 5 rewrite failed; 6 output exists;
+Exit codes: 0 success; 1 a check ran and failed (verify found a mismatch, prune stayed
+over its budget or found no plan); 2 usage; 3 unreadable model; 4 bad plan; 5 rewrite failed; 6 output exists;
 7 backend unavailable; 8 bad target, budget or LUT; 70 internal error (a bug: please
 report it with the traceback).
 """

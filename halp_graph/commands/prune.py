@@ -60,8 +60,9 @@ def run(args) -> int:
                    inputs=(args.model,), force=args.force)
     note(f"wrote {args.output}" + (f" and {args.report}" if args.report else ""))
     note(result.summary().rstrip())
-    if report["status"] == "missed":
+    if report["status"] == "over budget":
         note(f"error: measured {report['latency']['achieved']:.3f} against a goal of "
-             f"{args.budget or args.latency_ms}: the closed loop did not reach it in {args.rounds} rounds")
+             f"{args.budget or args.latency_ms}: the closed loop did not get under it in "
+             f"{args.rounds} rounds")
         return 1
     return 0

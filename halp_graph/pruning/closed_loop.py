@@ -3,10 +3,12 @@
 The LUT predicts a plan's latency; the rewritten model is then timed on the target,
 interleaved with the dense model so both see the same machine state. When the measured
 latency misses the goal window [goal * (1 - tolerance), goal], the solver's budget (in
-predicted milliseconds) is scaled by how far off it was, aiming just below the goal, and
-the knapsack is solved again: a few rounds at most, every one reported. The kept round is
-the best-scoring one inside the window, else the best one under the goal, else the
-fastest.
+predicted milliseconds) is corrected and the knapsack solved again: scaled by how far off
+the measurement was, aiming just below the goal, or, once one round landed under the
+window and one over it, interpolated between their budgets (latency moves in steps, so a
+plain rescale can hop back and forth over the window). A few rounds at most, every one
+reported. The kept round is the best-scoring one inside the window, else the best one
+under the goal, else the fastest.
 """
 
 from __future__ import annotations
@@ -86,12 +88,35 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
             f"{' on target' if r.on_target else ''} [{time.perf_counter() - start:.1f}s timing]")
         if r.on_target:
             break
-        budget *= AIM * goal / r.achieved
+        budget = _next_budget(rounds, goal)
     return _choose(rounds, goal), rounds
+
+
+def _next_budget(rounds: list[Round], goal: float) -> float:
+    measured = [r for r in rounds if r.achieved is not None]
+    last = measured[-1]
+    aim = AIM * goal
+    under = [r for r in measured if r.achieved < aim]
+    over = [r for r in measured if r.achieved >= aim]
+    if under and over:
+        lo = max(under, key=lambda r: r.budget_ms)
+        hi = min(over, key=lambda r: r.budget_ms)
+        if lo.budget_ms < hi.budget_ms and hi.achieved > lo.achieved:
+            t = (aim - lo.achieved) / (hi.achieved - lo.achieved)
+            return lo.budget_ms + t * (hi.budget_ms - lo.budget_ms)
+    return last.budget_ms * aim / last.achieved
 
 
 def _fmt(value: float, relative: bool) -> str:
     return f"{value:.3f}x" if relative else f"{value:.2f} ms"
+
+
+def status_of(chosen: Round, goal: float) -> str:
+    if chosen.plan is None:
+        return "infeasible"
+    if chosen.on_target:
+        return "on target"
+    return "over budget" if chosen.achieved > goal * (1 + OVER) else "under budget"
 
 
 def _choose(rounds: list[Round], goal: float) -> Round:

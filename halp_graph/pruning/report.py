@@ -6,6 +6,7 @@ import numpy as np
 
 from ..cost_model import MacsCostModel, predict
 from ..graph.groups import GroupSet
+from .closed_loop import status_of
 
 REPORT_SCHEMA = "halp_graph.report/1"
 
@@ -26,8 +27,7 @@ def build_report(*, model_path, target, goal, relative, groups: GroupSet, chosen
         "model": model_path,
         "target": target.to_json(),
         "goal": {"budget": goal} if relative else {"latency_ms": goal},
-        "status": ("on target" if chosen.on_target else
-                   "infeasible" if chosen.plan is None else "missed"),
+        "status": status_of(chosen, goal),
         "latency": {
             "dense_ms": chosen.measured_dense_ms,
             "pruned_ms": chosen.measured_ms,
