@@ -6,11 +6,13 @@ slope, a layer-scale parameter...). Grouped convs get their weight cut per block
 modules' size attributes (in_channels, groups, num_features, normalized_shape...) are
 updated to match, so the module still prints, exports and re-traces correctly.
 
-Parameters keep their identity: only `.data` (and `.grad`) change, so an optimizer's
-parameter groups stay valid. Pass the optimizer to slice its per-parameter state
-(momentum, Adam's moments) the same way; the alternative is to build a fresh optimizer,
-which forgets the momentum. A DistributedDataParallel wrapper must be rebuilt after
-slimming: its gradient buckets were sized for the dense parameters.
+Cut parameters are new `nn.Parameter` objects (autograd caches a leaf's shape, so a
+parameter cannot change shape in place and keep training). Pass the optimizer to have
+its parameter groups point at the new parameters and its per-parameter state (momentum,
+Adam's moments) cut the same way; the alternative is to build a fresh optimizer, which
+forgets the momentum. `SlimResult.replaced` maps old parameters to new ones for anything
+else that holds them (an EMA copy). A DistributedDataParallel wrapper must be rebuilt
+after slimming: its gradient buckets were sized for the dense parameters.
 
 Emptying a group (removing a whole branch) is left to the ONNX rewrite, which folds the
 branch's constant output; here every planned group keeps at least one channel.
@@ -40,6 +42,7 @@ Slicer = Callable[[torch.Tensor], torch.Tensor]
 class SlimResult:
     plan: PruningPlan
     shapes: dict[str, tuple[tuple, tuple]] = field(default_factory=dict)  # qualname: (before, after)
+    replaced: dict[nn.Parameter, nn.Parameter] = field(default_factory=dict)  # old: new
 
     @property
     def changed(self) -> bool:
@@ -65,7 +68,7 @@ def slim_module(groups: ModuleGroups, plan: PruningPlan,
             raise PlanError(f"{module_name}.{attr} is parametrized (masked by a pruner?); remove "
                             f"the parametrization before slimming")
         before = tuple(getattr(owner, attr).shape)
-        _apply(owner, attr, slicer, optimizer)
+        _apply(owner, attr, slicer, optimizer, result.replaced)
         result.shapes[f"{module_name}.{attr}" if module_name else attr] = (before, tuple(getattr(owner, attr).shape))
         owners.add(module_name)
     for module_name in owners:
@@ -139,30 +142,29 @@ def _grouped_conv_slicer(g: int, out_mask: np.ndarray | None, in_mask: np.ndarra
     return cut
 
 
-def _apply(owner: nn.Module, attr: str, cut: Slicer, optimizer) -> None:
+def _apply(owner: nn.Module, attr: str, cut: Slicer, optimizer, replaced: dict) -> None:
     value = getattr(owner, attr)
     with torch.no_grad():
-        if isinstance(value, nn.Parameter):
-            old_shape = value.shape
-            new = cut(value.data)
-            grad = value.grad
-            value.grad = None
-            value.data = new
-            if grad is not None:
-                value.grad = cut(grad)
-            if optimizer is not None:
-                _slice_state(optimizer, value, old_shape, cut)
-        else:
+        if not isinstance(value, nn.Parameter):
             owner._buffers[attr] = cut(value)
+            return
+        new = nn.Parameter(cut(value.detach()), requires_grad=value.requires_grad)
+        if value.grad is not None:
+            new.grad = cut(value.grad)
+        setattr(owner, attr, new)
+        replaced[value] = new
+        if optimizer is not None:
+            _move_optimizer_state(optimizer, value, new, cut)
 
 
-def _slice_state(optimizer: torch.optim.Optimizer, param: nn.Parameter, old_shape, cut: Slicer) -> None:
-    state = optimizer.state.get(param)
-    if not state:
-        return
-    for key, v in list(state.items()):
-        if isinstance(v, torch.Tensor) and v.shape == old_shape:
-            state[key] = cut(v)
+def _move_optimizer_state(optimizer: torch.optim.Optimizer, old: nn.Parameter, new: nn.Parameter,
+                          cut: Slicer) -> None:
+    for group in optimizer.param_groups:
+        group["params"] = [new if p is old else p for p in group["params"]]
+    state = optimizer.state.pop(old, None)
+    if state:
+        optimizer.state[new] = {k: cut(v) if isinstance(v, torch.Tensor) and v.shape == old.shape else v
+                                for k, v in state.items()}
 
 
 def _update_sizes(m: nn.Module) -> None:
