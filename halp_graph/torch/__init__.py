@@ -19,10 +19,11 @@ from .oneshot_saliency import activation_saliency, magnitude_saliency
 from .pruner import HALPPruner, PruneEvent
 from .schedule import PruningSchedule
 from .slim import SlimResult, slim_module
+from .soft_masks import StraightThroughMasks
 from .solve_step import select
 from .taylor import TaylorSaliency
 
 __all__ = ["capture_fx", "FxCapture", "ParamRef", "module_groups", "ModuleGroups", "unwrap",
            "slim_module", "SlimResult", "HALPPruner", "PruneEvent", "PruningSchedule",
-           "ChannelMasks", "TaylorSaliency", "select", "magnitude_saliency",
+           "ChannelMasks", "StraightThroughMasks", "TaylorSaliency", "select", "magnitude_saliency",
            "activation_saliency", "match_groups", "translate_plan", "export_onnx"]

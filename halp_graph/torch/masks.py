@@ -1,15 +1,13 @@
-"""Channel masks on module parameters while the pruning schedule runs.
+"""Hard channel masks on module parameters while the pruning schedule runs (HALP).
 
 Every trainable parameter member of a prunable group is parametrized
 (`torch.nn.utils.parametrize`) as `w * mask`, the mask holding 0 where the current plan
 removes a channel: producer rows, biases, BatchNorm scale and shift, and the consumer
 columns. Masking the consumers too makes the masked network compute exactly what the
 slimmed one will, whatever the activation does to a zeroed channel (sigmoid(0) = 0.5).
-
-Hard masks (HALP) pass gradients through the mask, so removed channels get no updates.
-Soft masks with a straight-through estimator (SMCP) compute `w * mask` in the forward
-pass but pass the gradient to `w` unmasked (`w - (w * (1 - mask)).detach()`): removed
-weights keep training and a later step may bring them back.
+The gradient goes through the mask, so removed channels get no updates and score zero
+saliency: once removed, a channel stays removed. (Soft masks that let channels come back
+live in soft_masks.py.)
 
 The parametrized Parameter objects are the originals, so an optimizer built before or
 after masking keeps working; the parameter names gain `parametrizations.<name>.original`
@@ -33,24 +31,19 @@ from .taylor import Attr, trainable_parameter
 
 
 class ChannelMask(nn.Module):
-    """A parametrization: the weight times a 0/1 mask (hard, or straight-through)."""
+    """A parametrization: the weight times a 0/1 mask."""
 
-    def __init__(self, mask: torch.Tensor, straight_through: bool = False):
+    def __init__(self, mask: torch.Tensor):
         super().__init__()
         self.register_buffer("mask", mask)
-        self.straight_through = straight_through
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        if self.straight_through:
-            return w - (w * (1 - self.mask)).detach()
         return w * self.mask
 
 
 class ChannelMasks:
-    def __init__(self, groups: ModuleGroups, straight_through: bool = False,
-                 group_ids: list[str] | None = None):
+    def __init__(self, groups: ModuleGroups, group_ids: list[str] | None = None):
         self.groups = groups
-        self.straight_through = straight_through
         ids = group_ids if group_ids is not None else [g.id for g in groups.prunable()]
         self.attrs: list[Attr] = []
         for gid in ids:
@@ -70,12 +63,13 @@ class ChannelMasks:
                 continue
             owner = self._owner(attr)
             p = getattr(owner, attr[1])
-            mask = ChannelMask(torch.ones_like(p, requires_grad=False), self.straight_through)
+            mask = ChannelMask(torch.ones_like(p, requires_grad=False))
             parametrize.register_parametrization(owner, attr[1], mask)
             self._masks[attr] = mask
 
     def apply(self, plan: PruningPlan) -> None:
         """Set every mask to the plan (channels it does not keep become 0)."""
+        plan.validate(self.groups.groups)
         self.install()
         wanted = _parameter_masks(self.groups, plan)
         with torch.no_grad():

@@ -15,8 +15,9 @@ Each `step()` closes one iteration of Taylor saliency (taylor.py). Every `interv
 iterations, for `steps` pruning steps, the averaged saliencies (all-reduced under DDP) go
 to the solve step with a cost target annealed geometrically from the dense cost to
 `budget` times it (schedule.py); the plan it returns is applied as channel masks
-(masks.py). With hard masks a removed channel stays removed; with `soft_masks=True`
-(SMCP) the straight-through estimator keeps training it and later plans may restore it.
+(masks.py: hard, on the parameters, a removed channel stays removed). With
+`soft_masks=True` (SMCP, soft_masks.py) layer inputs are masked with a straight-through
+estimator: removed channels keep training and later plans may restore them.
 `finalize()` removes the masks and slims the modules by the last plan (slim.py).
 
 Cost is whatever `CostModel` prices the groups: `MacsCostModel` by default, a latency
@@ -39,6 +40,7 @@ from halp_graph.plan import PruningPlan
 
 from .distributed import broadcast_plan
 from .masks import ChannelMasks
+from .soft_masks import StraightThroughMasks
 from .module_groups import ModuleGroups, module_groups, unwrap
 from .schedule import PruningSchedule
 from .slim import SlimResult, slim_module
@@ -80,7 +82,8 @@ class HALPPruner:
         self.solver = solver
         self.group_ids = [g.id for g in self.groups.prunable()]
         self.taylor = TaylorSaliency(self.groups, self.group_ids)
-        self.masks = ChannelMasks(self.groups, straight_through=soft_masks, group_ids=self.group_ids)
+        self.masks = (StraightThroughMasks(self.groups, self.group_ids) if soft_masks
+                      else ChannelMasks(self.groups, self.group_ids))
         self.masks.install()
         self.plan = PruningPlan({})
         self.iteration = 0

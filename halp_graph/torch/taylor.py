@@ -14,9 +14,9 @@ Hooks on the parameters (`Tensor.register_hook`) see each backward's gradient be
 is accumulated into `.grad`, so gradient accumulation and DDP's averaging do not distort
 it. An iteration with any non-finite contribution (a mixed-precision overflow) is
 skipped. With a loss scaler, contributions are divided by the scale of that iteration.
-Under channel masks the hooked tensor is the unmasked original: with hard masks its
-gradient is zero where masked (so removed channels score 0); with straight-through soft
-masks it is not, which is what lets SMCP bring channels back.
+Under hard masks the hooked tensor is the unmasked original and its gradient is zero
+where masked, so removed channels score 0. Under straight-through soft masks the
+gradient still reaches removed channels, which is what lets SMCP bring them back.
 """
 
 from __future__ import annotations
