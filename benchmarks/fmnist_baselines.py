@@ -70,7 +70,7 @@ def tp_magnitude_scores(groups: ModuleGroups) -> dict[str, np.ndarray]:
                 continue
             w = p.detach().pow(2)
             dims = [d for d in range(w.dim()) if d != pm.axis]
-            v = w.sum(dim=dims).numpy().astype(np.float64)
+            v = (w.sum(dim=dims) if dims else w).numpy().astype(np.float64)
             per_member.append(v[pm.member.elem_start:pm.member.elem_start + g.size * pm.member.block]
                               .reshape(g.size, pm.member.block).sum(1))
         imp = np.mean(per_member, axis=0)
@@ -109,20 +109,36 @@ def slimmed_copy(model: torch.nn.Module, example: torch.Tensor, plan_for: Callab
 
 def match_latency(model: torch.nn.Module, example: torch.Tensor, latency_input: torch.Tensor,
                   plan_for_knob: Callable[[ModuleGroups, float], PruningPlan], target_ms: float,
-                  lo: float, hi: float, more_pruning_when_higher: bool, iterations: int = 8,
-                  rounds: int = 20):
-    """Bisect the knob so the slimmed copy's measured latency is closest to `target_ms`.
+                  lo: float, hi: float, more_pruning_when_higher: bool, points: int = 12,
+                  refine: int = 4, rounds: int = 20, tolerance: float = 0.03):
+    """The least pruning whose slimmed copy measures within `tolerance` of `target_ms`.
+
+    Latency is not monotonic in the pruning amount (channel counts off the 16-channel
+    staircase can be slower than the dense layer), so this scans a grid of knob values,
+    takes the least-pruning one that meets the target, and refines between it and its
+    less-pruning neighbour. When nothing meets the target, the fastest one wins.
     Returns (knob, latency_ms, slim copy, plan)."""
-    best = None
-    for _ in range(iterations):
-        knob = 0.5 * (lo + hi)
-        clone, plan = slimmed_copy(model, example, lambda g: plan_for_knob(g, knob))
-        ms = module_latency_ms(clone, latency_input, rounds=rounds)
-        if best is None or abs(ms - target_ms) < abs(best[1] - target_ms):
-            best = (knob, ms, clone, plan)
-        too_slow = ms > target_ms
-        if too_slow == more_pruning_when_higher:
-            lo = knob
-        else:
-            hi = knob
+    limit = target_ms * (1 + tolerance)
+    pruning = (lambda k: k) if more_pruning_when_higher else (lambda k: -k)
+    tried = {}
+
+    def trial(knob: float):
+        if knob not in tried:
+            clone, plan = slimmed_copy(model, example, lambda g: plan_for_knob(g, knob))
+            tried[knob] = (knob, module_latency_ms(clone, latency_input, rounds=rounds), clone, plan)
+        return tried[knob]
+
+    grid = sorted(np.linspace(lo, hi, points).tolist(), key=pruning)  # least pruning first
+    for knob in grid:
+        trial(knob)
+    feasible = [tried[k] for k in grid if tried[k][1] <= limit]
+    if not feasible:
+        return min(tried.values(), key=lambda t: t[1])
+    best = feasible[0]
+    i = grid.index(best[0])
+    if i > 0:
+        for knob in np.linspace(grid[i - 1], best[0], refine + 2)[1:-1].tolist():
+            t = trial(knob)
+            if t[1] <= limit and pruning(t[0]) < pruning(best[0]):
+                best = t
     return best

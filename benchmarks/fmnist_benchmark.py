@@ -6,18 +6,23 @@ equal measured ONNX Runtime latency.
 
 For each latency target (70%, 50%, 30% of the dense reference's measured latency):
 
-1. HALP: the MACs budget whose one-shot plan measures at the target is found by
-   bisection (the pruner prices channels with MacsCostModel at the 16-channel
-   granularity of this CPU's latency staircase until the latency LUT is merged); then
-   HALPPruner fine-tunes the reference with Taylor saliency, 30 pruning steps and a
-   geometrically annealed target, slims, and fine-tunes on to the same iteration budget.
+1. HALP: the pruner prices channels with MacsCostModel at the 16-channel granularity of
+   this CPU's latency staircase (until the latency LUT is merged), so the MACs budget
+   that means "50% of the measured latency" is calibrated first: a grid search for the
+   MACs fraction whose one-shot plan (the dense network's Taylor saliency) measures at
+   the target. HALPPruner then fine-tunes the reference with Taylor saliency, 30 pruning
+   steps and a geometrically annealed target, slims, and fine-tunes on to the same
+   iteration budget. If the result measures more than 5 points off the target, the run
+   is repeated once with the budget scaled by the ratio (`--retries`); the closer run
+   is kept.
 2. Uniform L1 and 3. global magnitude (Torch-Pruning style, fmnist_baselines.py): the
-   pruning amount whose slim model measures at HALP's final latency is found by
-   bisection, the reference is pruned one-shot, then fine-tuned for the same iterations
+   least pruning whose slim model measures at HALP's final latency is found by a grid
+   search, the reference is pruned one-shot, then fine-tuned for the same iterations
    with the same schedule.
 
-Latency: legacy ONNX export, ONNX Runtime CPU, 1 thread, batch 32, fastest round of 10
-runs (halp_graph.torch.measure). Results go to benchmarks/out/ (JSON, a markdown table,
+Latency: legacy ONNX export, ONNX Runtime CPU, 1 thread, batch 32, the median over
+rounds of the inference thread's CPU time (halp_graph.torch.measure: robust on a shared
+machine). Results go to benchmarks/out/ (JSON, a markdown table,
 and the accuracy-vs-latency plot). Requires models/fmnist_resnet.pt (train it with
 `python -m halp_graph.models.train_fmnist`) and the Debian package dataset-fashion-mnist.
 """
@@ -36,7 +41,7 @@ from halp_graph.cost_model import MacsCostModel
 from halp_graph.models.fmnist_data import load_split
 from halp_graph.models.fmnist_resnet import load_reference
 from halp_graph.models.fmnist_training import evaluate, make_optimizer, train
-from halp_graph.torch import HALPPruner, magnitude_saliency, module_groups, select
+from halp_graph.torch import HALPPruner, TaylorSaliency, module_groups, select
 from halp_graph.torch.measure import module_latency_ms
 
 import fmnist_baselines as baselines
@@ -54,15 +59,32 @@ def params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def halp_macs_budget(ref, example, lat_in, target_ms, granularity, rounds, iterations):
-    """The MACs fraction whose one-shot plan (magnitude saliency) measures at target_ms."""
+def dense_taylor_scores(ref, example, data, batches: int = 20, seed: int = 0) -> dict:
+    """Taylor saliency of the dense reference over a few training batches (no update)."""
+    model = copy.deepcopy(ref).train()
+    groups = module_groups(model, example)
+    taylor = TaylorSaliency(groups)
+    gen = torch.Generator().manual_seed(seed)
+    x, y = data
+    for _ in range(batches):
+        idx = torch.randint(0, len(x), (128,), generator=gen)
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+        taylor.commit()
+    taylor.remove()
+    return {g: s.numpy() for g, s in taylor.scores().items()}
+
+
+def halp_macs_budget(ref, example, lat_in, target_ms, granularity, rounds, iterations, scores):
+    """The MACs fraction whose one-shot plan (the dense network's Taylor saliency, what
+    HALP's first steps see) measures at target_ms."""
     def plan_for(groups, fraction):
         cost = MacsCostModel(groups.groups, granularity=granularity)
-        return select(groups, cost, magnitude_saliency(groups), fraction * cost.dense_cost())
+        return select(groups, cost, scores, fraction * cost.dense_cost())
 
     knob, ms, _, _ = baselines.match_latency(ref, example, lat_in, plan_for, target_ms, 0.05, 1.0,
                                              more_pruning_when_higher=False,
-                                             iterations=iterations, rounds=rounds)
+                                             points=iterations, rounds=rounds)
     return knob, ms
 
 
@@ -109,6 +131,8 @@ def main(argv=None) -> int:
     ap.add_argument("--start", type=int, default=100)
     ap.add_argument("--granularity", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--retries", type=int, default=1,
+                    help="rerun HALP with a corrected budget when it lands >5 points off target")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -119,7 +143,7 @@ def main(argv=None) -> int:
     test_data = load_split("test", limit_test)
     args.iterations = 120 if args.quick else int(args.epochs * len(train_data[0]) / 128)
     rounds = 10 if args.quick else 30
-    bisect = 5 if args.quick else 8
+    bisect = 6 if args.quick else 12  # grid points when matching latencies
     os.makedirs(args.out, exist_ok=True)
 
     ref = load_reference()
@@ -130,21 +154,34 @@ def main(argv=None) -> int:
              "latency_ms": dense_ms, "mmacs": macs(ref, example), "params": params(ref)}]
     print(f"dense: {rows[0]['accuracy']:.2f}% at {dense_ms:.3f} ms (batch {LATENCY_BATCH})", flush=True)
     started = time.time()
+    scores = dense_taylor_scores(ref, example, train_data)
     for target in args.targets:
         budget, one_shot_ms = halp_macs_budget(ref, example, lat_in, target * dense_ms,
-                                               args.granularity, rounds, bisect)
+                                               args.granularity, rounds, bisect, scores)
         print(f"[{target:.0%}] HALP MACs budget {budget:.3f} (one-shot plan at {one_shot_ms:.3f} ms)", flush=True)
-        t = time.time()
-        model, extra = run_halp(ref, example, train_data, args, budget)
-        halp_ms = measure(model, lat_in, rounds * 2)
-        rows.append(_row("HALP", target, model, test_data, halp_ms, example, time.time() - t, extra))
+        attempts = []
+        for attempt in range(1 + args.retries):
+            t = time.time()
+            model, extra = run_halp(ref, example, train_data, args, budget)
+            halp_ms = measure(model, lat_in, rounds * 2)
+            attempts.append((abs(halp_ms / dense_ms - target), model, extra, halp_ms, time.time() - t))
+            print(f"  HALP attempt {attempt + 1} (MACs budget {budget:.3f}): "
+                  f"{halp_ms / dense_ms:.0%} of dense latency", flush=True)
+            if attempts[-1][0] <= 0.05:
+                break
+            # The network HALP ends with prices differently than the one-shot plan did:
+            # correct the MACs budget by the latency ratio and run again.
+            budget = min(1.0, budget * target / (halp_ms / dense_ms))
+        _, model, extra, halp_ms, seconds = min(attempts, key=lambda a: a[0])
+        extra["attempts"] = len(attempts)
+        rows.append(_row("HALP", target, model, test_data, halp_ms, example, seconds, extra))
         _print(rows[-1], dense_ms)
         for name, plan_for, lo, hi, more in (
                 ("uniform L1", baselines.uniform_l1_plan, 0.02, 1.0, False),
                 ("global magnitude (TP)", baselines.global_magnitude_plan, 0.0, 0.98, True)):
             knob, _, slim, _ = baselines.match_latency(ref, example, lat_in, plan_for, halp_ms, lo, hi,
                                                        more_pruning_when_higher=more,
-                                                       iterations=bisect, rounds=rounds)
+                                                       points=bisect, rounds=rounds)
             t = time.time()
             fine_tune(slim, train_data, args)
             ms = measure(slim, lat_in, rounds * 2)

@@ -22,18 +22,24 @@ from halp_graph.graph.groups import Group, GroupSet
 from halp_graph.plan import PruningPlan
 
 
-def select(groups, cost_model: CostModel, scores: dict[str, np.ndarray], target_cost: float) -> PruningPlan:
+def select(groups, cost_model: CostModel, scores: dict[str, np.ndarray], target_cost: float,
+           *, min_keep_fraction: float = 0.0) -> PruningPlan:
     """Keep the most salient channels whose predicted cost is at most `target_cost` (or as
-    close as the candidate counts allow). `scores[gid]` holds one value per group channel."""
+    close as the candidate counts allow). `scores[gid]` holds one value per group channel.
+
+    `min_keep_fraction` keeps at least that share of every group (Torch-Pruning's
+    max_pruning_ratio, inverted): with additive saliency a residual stream can look cheap
+    to cut down to one channel although everything downstream reads it."""
     if not isinstance(groups, GroupSet):  # a ModuleGroups works too
         groups = groups.groups
-    state = _GreedyState(groups, cost_model, scores)
+    state = _GreedyState(groups, cost_model, scores, min_keep_fraction)
     state.run(target_cost)
     return state.plan()
 
 
 class _GreedyState:
-    def __init__(self, groups: GroupSet, cost_model: CostModel, scores: dict[str, np.ndarray]):
+    def __init__(self, groups: GroupSet, cost_model: CostModel, scores: dict[str, np.ndarray],
+                 min_keep_fraction: float = 0.0):
         self.groups = groups
         self.cost_model = cost_model
         self.sizes = {g.id: g.size for g in groups}
@@ -47,7 +53,8 @@ class _GreedyState:
             s = np.asarray(scores[g.id], dtype=np.float64).reshape(-1)
             if s.shape[0] != g.size:
                 raise ValueError(f"scores for group {g.id} have {s.shape[0]} values, the group has {g.size}")
-            counts = [c for c in cost_model.candidate_counts(g) if c >= max(1, g.min_keep) and c % g.blocks == 0]
+            floor = max(1, g.min_keep, int(np.ceil(min_keep_fraction * g.size)))
+            counts = [c for c in cost_model.candidate_counts(g) if c >= floor and c % g.blocks == 0]
             if len(counts) < 2:
                 continue
             self.counts[g.id] = sorted(set(counts))
