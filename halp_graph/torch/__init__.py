@@ -12,6 +12,7 @@ Requires the `torch` extra.
 from halp_graph.graph.capture_fx import FxCapture, ParamRef, capture_fx
 
 from .correspond import match_groups, translate_plan
+from .cost_bridge import OnnxPricedCostModel
 from .export import export_onnx
 from .masks import ChannelMasks
 from .module_groups import ModuleGroups, module_groups, unwrap
@@ -26,4 +27,5 @@ from .taylor import TaylorSaliency
 __all__ = ["capture_fx", "FxCapture", "ParamRef", "module_groups", "ModuleGroups", "unwrap",
            "slim_module", "SlimResult", "HALPPruner", "PruneEvent", "PruningSchedule",
            "ChannelMasks", "StraightThroughMasks", "TaylorSaliency", "select", "magnitude_saliency",
-           "activation_saliency", "match_groups", "translate_plan", "export_onnx"]
+           "activation_saliency", "match_groups", "translate_plan", "export_onnx",
+           "OnnxPricedCostModel"]

@@ -20,6 +20,11 @@ to the solve step with a cost target annealed geometrically from the dense cost 
 estimator: removed channels keep training and later plans may restore them.
 `finalize()` removes the masks and slims the modules by the last plan (slim.py).
 
+Under DistributedDataParallel, create the pruner on the bare model and wrap it after
+(hard masks parametrize the parameters, which DDP must see from its construction);
+after `finalize()` wrap the slim model in a new DDP. Saliencies are all-reduced over
+`process_group` and every rank applies rank 0's plan (distributed.py).
+
 Cost is whatever `CostModel` prices the groups: `MacsCostModel` by default, a latency
 LUT when one is given (`cost_model=` takes a model or a factory called with the
 module's GroupSet).
@@ -67,6 +72,10 @@ class HALPPruner:
                  cost_model: CostModel | Callable[[GroupSet], CostModel] | None = None,
                  soft_masks: bool = False, leaf_modules: Iterable = (), process_group=None,
                  grad_scaler=None, solver: Callable = select):
+        if not soft_masks and unwrap(model) is not model:
+            raise ValueError("create the HALPPruner before wrapping the model in DistributedDataParallel: "
+                             "hard masks parametrize its parameters, and DDP must see them that way "
+                             "from the start (soft_masks=True works either way)")
         self.model = unwrap(model)
         self.groups: ModuleGroups = module_groups(self.model, example_inputs, leaf_modules)
         self.schedule = PruningSchedule(budget, interval, steps, start)

@@ -169,3 +169,28 @@ def test_soft_masks_can_revive_channels_and_slim_exactly():
     pruner.finalize(opt)
     with torch.no_grad():
         assert torch.allclose(model(x[:128]), masked, atol=1e-4)
+
+
+def test_a_cost_model_built_on_the_onnx_export_prices_the_module():
+    """The LUT integration path: a CostModel over the ONNX export's groups, used by the
+    pruner on the fx groups through the layer correspondence."""
+    from halp_graph.graph import analyze
+    from halp_graph.torch import OnnxPricedCostModel, export_onnx
+
+    torch.manual_seed(0)
+    model = DigitsNet()
+    x, _ = digits_tensors()
+    onnx_groups = analyze(export_onnx(model, x[:2]))
+    onnx_cost = MacsCostModel(onnx_groups, granularity=4)
+    pruner = HALPPruner(model, x[:2], budget=0.5, interval=2, steps=2,
+                        cost_model=lambda g: OnnxPricedCostModel(g, onnx_groups, onnx_cost))
+    fx_groups = pruner.groups.groups
+    assert pruner.dense_cost == pytest.approx(onnx_cost.dense_cost())
+    plan = select(fx_groups, pruner.cost_model, {g.id: np.arange(g.size, dtype=float)
+                                                 for g in fx_groups.prunable()}, 0.6 * pruner.dense_cost)
+    from halp_graph.torch import translate_plan
+    onnx_plan = translate_plan(plan, fx_groups, onnx_groups)
+    assert predict(pruner.cost_model, fx_groups, plan.kept_counts(fx_groups)) == \
+        pytest.approx(predict(onnx_cost, onnx_groups, onnx_plan.kept_counts(onnx_groups)))
+    for count in plan.kept_counts(fx_groups).values():
+        assert count % 4 == 0 or count in (1, 10)  # the ONNX side's candidate counts
