@@ -304,7 +304,7 @@ def _getitem(ctx: FxNodeContext):
     source, index = ctx.node.args[0], ctx.node.args[1]
     value = ctx.value(source)
     if isinstance(value, tuple):
-        return value[index] if isinstance(index, int) else None
+        return value[index] if isinstance(index, (int, slice)) else None
     if not isinstance(value, str) or not ctx.output_is_tensor():
         return None
     return _slice(ctx, value, index)
