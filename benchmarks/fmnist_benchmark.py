@@ -6,15 +6,15 @@ equal measured ONNX Runtime latency.
 
 For each latency target (70%, 50%, 30% of the dense reference's measured latency):
 
-1. HALP: the pruner prices channels with MacsCostModel at the 16-channel granularity of
-   this CPU's latency staircase (until the latency LUT is merged), so the MACs budget
-   that means "50% of the measured latency" is calibrated first: a grid search for the
-   MACs fraction whose one-shot plan (the dense network's Taylor saliency) measures at
-   the target. HALPPruner then fine-tunes the reference with Taylor saliency, 30 pruning
-   steps and a geometrically annealed target, slims, and fine-tunes on to the same
-   iteration budget. If the result measures more than 5 points off the target, the run
-   is repeated once with the budget scaled by the ratio (`--retries`); the closer run
-   is kept.
+1. HALP: the pruner prices channels with a latency LUT measured for this CPU (ONNX
+   Runtime, 1 thread, batch 32) on the reference's ONNX export, bridged to the module's
+   groups (OnnxPricedCostModel), and solves the exact knapsack at every step. HALPPruner
+   fine-tunes the reference with Taylor saliency, 30 pruning steps and a geometrically
+   annealed latency target, slims, and fine-tunes on to the same iteration budget. If
+   the result measures more than 5 points off the target, the run is repeated once with
+   the budget scaled by the ratio (`--retries`); the closer run is kept. `--cost macs`
+   prices with MACs instead (16-channel granularity), calibrating the MACs budget that
+   measures at the target first.
 2. Uniform L1 and 3. global magnitude (Torch-Pruning style, fmnist_baselines.py): the
    least pruning whose slim model measures at HALP's final latency is found by a grid
    search, the reference is pruned one-shot, then fine-tuned for the same iterations
@@ -88,11 +88,29 @@ def halp_macs_budget(ref, example, lat_in, target_ms, granularity, rounds, itera
     return knob, ms
 
 
+def lut_cost_model(ref, lat_in, quick: bool):
+    """A factory for the pruner: the module's groups priced by a LUT on its ONNX export."""
+    from halp_graph.graph import analyze
+    from halp_graph.latency import QUICK_SAMPLING, SamplingConfig, build_lut, get_target
+    from halp_graph.torch import OnnxPricedCostModel, export_onnx
+
+    onnx_model = export_onnx(ref, lat_in)
+    onnx_groups = analyze(onnx_model)
+    t = time.time()
+    lut = build_lut(onnx_model, get_target("cpu", batch=LATENCY_BATCH),
+                    sampling=QUICK_SAMPLING if quick else SamplingConfig())
+    inner = lut.cost_model(onnx_groups)
+    print(f"latency LUT: {len(lut.entries)} entries, dense {inner.dense_cost():.3f} ms, "
+          f"built in {time.time() - t:.0f}s", flush=True)
+    return lambda groups: OnnxPricedCostModel(groups, onnx_groups, inner)
+
+
+
 def run_halp(ref, example, data, args, budget):
     model = copy.deepcopy(ref)
+    cost = args.cost_factory or (lambda g: MacsCostModel(g, granularity=args.granularity))
     pruner = HALPPruner(model, example, budget=budget, interval=args.interval, steps=args.steps,
-                        start=args.start,
-                        cost_model=lambda g: MacsCostModel(g, granularity=args.granularity))
+                        start=args.start, cost_model=cost)
 
     def after_backward(i):
         if not pruner.finalized:
@@ -129,7 +147,9 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--interval", type=int, default=20)
     ap.add_argument("--start", type=int, default=100)
-    ap.add_argument("--granularity", type=int, default=16)
+    ap.add_argument("--granularity", type=int, default=16, help="with --cost macs: candidate counts")
+    ap.add_argument("--cost", choices=["lut", "macs"], default="lut",
+                    help="price channels with a measured latency LUT (default) or MACs")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--retries", type=int, default=1,
                     help="rerun HALP with a corrected budget when it lands >5 points off target")
@@ -154,23 +174,28 @@ def main(argv=None) -> int:
              "latency_ms": dense_ms, "mmacs": macs(ref, example), "params": params(ref)}]
     print(f"dense: {rows[0]['accuracy']:.2f}% at {dense_ms:.3f} ms (batch {LATENCY_BATCH})", flush=True)
     started = time.time()
-    scores = dense_taylor_scores(ref, example, train_data)
+    args.cost_factory = lut_cost_model(ref, lat_in, args.quick) if args.cost == "lut" else None
+    scores = dense_taylor_scores(ref, example, train_data) if args.cost == "macs" else None
     for target in args.targets:
-        budget, one_shot_ms = halp_macs_budget(ref, example, lat_in, target * dense_ms,
-                                               args.granularity, rounds, bisect, scores)
-        print(f"[{target:.0%}] HALP MACs budget {budget:.3f} (one-shot plan at {one_shot_ms:.3f} ms)", flush=True)
+        if args.cost == "macs":
+            budget, one_shot_ms = halp_macs_budget(ref, example, lat_in, target * dense_ms,
+                                                   args.granularity, rounds, bisect, scores)
+            print(f"[{target:.0%}] HALP MACs budget {budget:.3f} (one-shot plan at {one_shot_ms:.3f} ms)",
+                  flush=True)
+        else:
+            budget = target
         attempts = []
         for attempt in range(1 + args.retries):
             t = time.time()
             model, extra = run_halp(ref, example, train_data, args, budget)
             halp_ms = measure(model, lat_in, rounds * 2)
             attempts.append((abs(halp_ms / dense_ms - target), model, extra, halp_ms, time.time() - t))
-            print(f"  HALP attempt {attempt + 1} (MACs budget {budget:.3f}): "
+            print(f"  HALP attempt {attempt + 1} (budget {budget:.3f}): "
                   f"{halp_ms / dense_ms:.0%} of dense latency", flush=True)
             if attempts[-1][0] <= 0.05:
                 break
-            # The network HALP ends with prices differently than the one-shot plan did:
-            # correct the MACs budget by the latency ratio and run again.
+            # The prediction missed (MACs, or a LUT off on this model): correct the budget by
+            # the measured latency ratio and run again.
             budget = min(1.0, budget * target / (halp_ms / dense_ms))
         _, model, extra, halp_ms, seconds = min(attempts, key=lambda a: a[0])
         extra["attempts"] = len(attempts)
