@@ -48,7 +48,9 @@ def main() -> None:
             elapsed = time.perf_counter() - start
             report = result.report
             row = {"model": name, "budget": budget, "rounds": len(report["rounds"]),
-                   "status": report["status"], "prune s": round(elapsed, 1), "LUT": report["lut"]["origin"]}
+                   "status": report["status"], "prune s": round(elapsed, 1), "LUT": report["lut"]["origin"],
+                   "solve s": round(max(r["solve_time_s"] for r in report["rounds"]), 2),
+                   "solver": report["rounds"][-1]["status"]}
             if result.model is None:
                 rows.append(row)
                 continue
@@ -62,7 +64,7 @@ def main() -> None:
                         "MACs": f"{report['macs_M']['pruned'] / report['macs_M']['dense']:.2f}x"})
             rows.append(row)
     cols = ["model", "budget", "status", "rounds", "loop x", "fresh x", "error", "within 3%",
-            "dense ms", "pruned ms", "saliency kept", "MACs", "prune s", "LUT"]
+            "dense ms", "pruned ms", "saliency kept", "MACs", "solver", "solve s", "prune s", "LUT"]
     hits = sum(r.get("within 3%") == "yes" for r in rows)
     print(table(rows, cols, f"{hits} of {len(rows)} runs within 3% of the budget (fresh measurement)"))
     save_json("prune_budget.json", rows)

@@ -59,7 +59,7 @@ def summary(report: dict) -> str:
     emptied = sum(1 for g in groups if g["kept"] == 0)
     rows = [("status", report["status"]),
             ("groups pruned", f"{pruned} of {sum(1 for g in groups if g['prunable'])} prunable"
-                              + (f" ({emptied} branches removed)" if emptied else "")),
+                              + (f" ({emptied} {'branch' if emptied == 1 else 'branches'} removed)" if emptied else "")),
             ("channels kept", f"{sum(g['kept'] for g in groups if g['prunable'])} of "
                               f"{sum(g['size'] for g in groups if g['prunable'])}"),
             ("saliency kept", f"{100 * report['saliency']['kept']:.1f}%")]
