@@ -13,31 +13,21 @@ import tempfile
 from dataclasses import dataclass
 
 import numpy as np
-import onnx
 from onnx import helper
 
-from .graph import GroupSet, analyze
-from .graph.capture_onnx import LoadedModel, from_proto
+from .graph import GroupSet, analyze, as_loaded
+from .graph.capture_onnx import LoadedModel
 from .onnx_io import save_model
 from .plan import PruningPlan
 
 RTOL, ATOL = 1e-4, 1e-5
 
 
-def _as_loaded(model) -> LoadedModel:
-    if isinstance(model, LoadedModel):
-        return model
-    if isinstance(model, onnx.ModelProto):
-        return from_proto(model)
-    from .graph import load_model
-    return load_model(model)
-
-
 def session(model, threads: int = 1, providers: list[str] | None = None):
     """An ONNX Runtime session for a model held in memory (external data included)."""
     import onnxruntime as ort
 
-    loaded = _as_loaded(model)
+    loaded = as_loaded(model)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -52,7 +42,7 @@ def session(model, threads: int = 1, providers: list[str] | None = None):
 
 def random_inputs(model, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
     """Random feeds for every graph input; symbolic dimensions become `batch`."""
-    loaded = _as_loaded(model)
+    loaded = as_loaded(model)
     rng = np.random.default_rng(seed)
     inits = {t.name for t in loaded.proto.graph.initializer}
     feeds = {}
@@ -99,7 +89,7 @@ def compare_outputs(names: list[str], a: list[np.ndarray], b: list[np.ndarray],
 
 def masked_reference(model, plan: PruningPlan, groups: GroupSet | None = None) -> LoadedModel:
     from halp_graph.passes import mask_channels
-    return mask_channels(_as_loaded(model), plan, groups)
+    return mask_channels(as_loaded(model), plan, groups)
 
 
 class NotEquivalent(AssertionError):
@@ -110,7 +100,7 @@ def check_equivalence(original, pruned, plan: PruningPlan, groups: GroupSet | No
                       rtol: float = RTOL, atol: float = ATOL, batch: int = 2,
                       seed: int = 0) -> Comparison:
     """Run the masked original and the pruned model on the same inputs and compare."""
-    original = _as_loaded(original)
+    original = as_loaded(original)
     groups = groups or analyze(original)
     reference = masked_reference(original, plan, groups)
     feeds = random_inputs(original, batch=batch, seed=seed)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import onnx
 
-from halp_graph.graph.capture_onnx import LoadedModel, from_proto
+from halp_graph.graph.capture_onnx import LoadedModel, as_loaded  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -15,10 +15,6 @@ class PassResult:
     model: LoadedModel
     modified: bool
     info: dict = field(default_factory=dict)
-
-
-def as_loaded(model: LoadedModel | onnx.ModelProto) -> LoadedModel:
-    return model if isinstance(model, LoadedModel) else from_proto(model)
 
 
 class Pass(abc.ABC):

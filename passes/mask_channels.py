@@ -8,7 +8,6 @@ with those channels gone.
 
 from __future__ import annotations
 
-import numpy as np
 import onnx
 from onnx import helper
 

@@ -6,7 +6,7 @@ import os
 
 import onnx
 
-from .capture_onnx import LoadedModel, capture, from_proto, load_model
+from .capture_onnx import LoadedModel, as_loaded, capture, from_proto, load_model
 from .grouping import find_groups
 from .groups import GROUPS_SCHEMA, Group, GroupSet, Layer, Member, Segment
 from .ir import Graph, Node, Tensor
@@ -14,11 +14,9 @@ from .ir import Graph, Node, Tensor
 
 def analyze(model: "str | os.PathLike | onnx.ModelProto | LoadedModel") -> GroupSet:
     """Capture an ONNX model (a path, a ModelProto or a LoadedModel) and group its channels."""
-    if isinstance(model, (str, os.PathLike)):
-        model = load_model(model)
-    return find_groups(capture(model))
+    return find_groups(capture(as_loaded(model)))
 
 
-__all__ = ["analyze", "capture", "find_groups", "load_model", "from_proto", "LoadedModel",
+__all__ = ["analyze", "as_loaded", "capture", "find_groups", "load_model", "from_proto", "LoadedModel",
            "Graph", "Node", "Tensor", "Group", "GroupSet", "Layer", "Member", "Segment",
            "GROUPS_SCHEMA"]

@@ -63,6 +63,15 @@ def from_proto(proto: onnx.ModelProto, base_dir: str = ".") -> LoadedModel:
     return LoadedModel(proto, base_dir)
 
 
+def as_loaded(model: "LoadedModel | onnx.ModelProto | str | os.PathLike") -> LoadedModel:
+    """A LoadedModel from a path, an in-memory ModelProto, or a LoadedModel."""
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, onnx.ModelProto):
+        return from_proto(model)
+    return load_model(model)
+
+
 def _check_external_files(model: LoadedModel) -> None:
     for init in model.proto.graph.initializer:
         if external_data_helper.uses_external_data(init):

@@ -13,14 +13,13 @@ closed loop that measures the result and corrects the budget (closed_loop.py).
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass
 
 from ..errors import TargetError
-from ..graph import GroupSet, analyze, load_model
-from ..graph.capture_onnx import LoadedModel, from_proto
+from ..graph import GroupSet, analyze, as_loaded
+from ..graph.capture_onnx import LoadedModel
 from ..plan import PruningPlan
 from .closed_loop import run_loop
 from .lut_source import cached_or_built, given_lut
@@ -79,7 +78,7 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
         timings[name] = round(now - clock, 3)
         clock = now
 
-    loaded = _as_loaded(model)
+    loaded = as_loaded(model)
     groups = analyze(loaded)
     lap("capture")
     log(f"captured {len(groups)} groups, {len(groups.prunable())} prunable, "
@@ -113,11 +112,3 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
                           saliency=saliency, method=method, original_proto=loaded.proto,
                           pruned_proto=chosen.model.proto if chosen.model else None, timings=timings)
     return PruneResult(chosen.model, report, chosen.plan, groups)
-
-
-def _as_loaded(model) -> LoadedModel:
-    if isinstance(model, LoadedModel):
-        return model
-    if isinstance(model, (str, os.PathLike)):
-        return load_model(model)
-    return from_proto(model)
