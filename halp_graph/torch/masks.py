@@ -23,10 +23,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from halp_graph.graph.axes import AxisKey
 from halp_graph.plan import PruningPlan, element_masks
 
-from .module_groups import ModuleGroups
+from .module_groups import ModuleGroups, grouped_conv_inputs
 from .taylor import Attr, trainable_parameter
 
 
@@ -92,7 +91,6 @@ class ChannelMasks:
 def _parameter_masks(groups: ModuleGroups, plan: PruningPlan) -> dict[Attr, list]:
     """{attribute: [function(template) -> 0/1 tensor shaped like the parameter]}."""
     capture = groups.capture
-    graph = groups.groups.graph
     out: dict[Attr, list] = defaultdict(list)
     masks = element_masks(plan, groups.groups)
     for key, mask in masks.items():
@@ -100,14 +98,8 @@ def _parameter_masks(groups: ModuleGroups, plan: PruningPlan) -> dict[Attr, list
         if ref is None or ref.param_axis(key.axis) is None:
             continue
         out[(ref.module, ref.name)].append(_axis_mask(ref.param_axis(key.axis), mask))
-    for node in graph.nodes:  # grouped convs: weight axis 1 follows the input per block
-        g = node.attr("group", 1)
-        if node.op_type != "Conv" or g == 1 or graph.shape(node.inputs[0])[1] == g:
-            continue
-        in_mask = masks.get(AxisKey(node.inputs[0], 1))
-        ref = capture.params.get(node.inputs[1])
-        if in_mask is not None and ref is not None:
-            out[(ref.module, ref.name)].append(_grouped_input_mask(g, in_mask))
+    for _, g, ref, in_mask in grouped_conv_inputs(groups, masks):
+        out[(ref.module, ref.name)].append(_grouped_input_mask(g, in_mask))
     return out
 
 

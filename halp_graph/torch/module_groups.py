@@ -21,6 +21,7 @@ from typing import Iterable
 
 import torch
 
+from halp_graph.graph.axes import AxisKey
 from halp_graph.graph.capture_fx import FxCapture, ParamRef, capture_fx
 from halp_graph.graph.grouping import find_groups
 from halp_graph.graph.groups import Group, GroupSet, Member
@@ -85,6 +86,20 @@ def module_groups(model: torch.nn.Module, example_inputs, leaf_modules: Iterable
     _freeze_fixed_axes(capture, groups)
     _freeze_shared_params(capture, groups)
     return ModuleGroups(model, capture, groups)
+
+
+def grouped_conv_inputs(groups: ModuleGroups, masks: dict):
+    """(conv node, groups, weight's ParamRef, input mask) for every grouped (not depthwise)
+    conv whose input channels a plan cuts: the weight's axis 1 is then cut per block."""
+    graph = groups.groups.graph
+    for node in graph.nodes:
+        g = node.attr("group", 1)
+        if node.op_type != "Conv" or g == 1 or graph.shape(node.inputs[0])[1] == g:
+            continue
+        in_mask = masks.get(AxisKey(node.inputs[0], 1))
+        ref = groups.capture.params.get(node.inputs[1])
+        if in_mask is not None and ref is not None:
+            yield node, g, ref, in_mask
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -33,7 +33,7 @@ from halp_graph.errors import PlanError
 from halp_graph.graph.axes import AxisKey
 from halp_graph.plan import PruningPlan, element_masks
 
-from .module_groups import ModuleGroups
+from .module_groups import ModuleGroups, grouped_conv_inputs
 
 Slicer = Callable[[torch.Tensor], torch.Tensor]
 
@@ -78,18 +78,11 @@ def slim_module(groups: ModuleGroups, plan: PruningPlan,
 
 def _attribute_slicers(groups: ModuleGroups, masks: dict[AxisKey, np.ndarray]) -> dict[tuple[str, str], Slicer]:
     capture = groups.capture
-    graph = groups.groups.graph
     per_axis: dict[tuple[str, str], dict[int, np.ndarray]] = defaultdict(dict)
     grouped: dict[tuple[str, str], tuple[int, np.ndarray | None, np.ndarray]] = {}
-    for node in graph.nodes:  # grouped (not depthwise) convs: weight axis 1 is cut per block
-        g = node.attr("group", 1)
-        if node.op_type != "Conv" or g == 1 or graph.shape(node.inputs[0])[1] == g:
-            continue
-        in_mask = masks.get(AxisKey(node.inputs[0], 1))
-        ref = capture.params.get(node.inputs[1])
-        if in_mask is not None and ref is not None:
-            out_mask = masks.get(AxisKey(node.inputs[1], 0, f"{node.name}#1"))
-            grouped[(ref.module, ref.name)] = (g, out_mask, in_mask)
+    for node, g, ref, in_mask in grouped_conv_inputs(groups, masks):
+        out_mask = masks.get(AxisKey(node.inputs[1], 0, f"{node.name}#1"))
+        grouped[(ref.module, ref.name)] = (g, out_mask, in_mask)
     for key, mask in masks.items():
         if key.use is None:
             continue
