@@ -55,24 +55,6 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def ort_latency_ms(model, min_runs: int = 10, min_seconds: float = 1.0, threads: int = 1,
-                   warmup: int = 3) -> tuple[float, float]:
-    """(median, min) latency in ms of one ONNX Runtime run on random inputs, 1 thread."""
-    from halp_graph.testing import random_inputs, session
-
-    sess = session(model, threads=threads)
-    feeds = random_inputs(model, batch=1)
-    for _ in range(warmup):
-        sess.run(None, feeds)
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_seconds:
-        t = time.perf_counter()
-        sess.run(None, feeds)
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times), min(times)
-
-
 def add_zoo_arguments(ap) -> None:
     """--exporters, --models, --zoo, --resolution: which exports a zoo benchmark covers."""
     ap.add_argument("--exporters", default="legacy,dynamo")

@@ -2,8 +2,9 @@
 
 For every model that exports: how many groups the rewrite prunes, the largest error of the
 equivalence check (a half plan and two random plans, each against the channel-masked
-original), the onnx.checker full-check result, and ONNX Runtime latency (1 thread, median)
-of the model with half of every prunable group removed, against the original.
+original), the onnx.checker full-check result, and ONNX Runtime latency (CPU, 1 thread,
+median, the two models timed interleaved) of the model with half of every prunable group
+removed, against the original.
 
     python benchmarks/rewrite_coverage.py [--exporters legacy,dynamo] [--models a,b]
 """
@@ -15,9 +16,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import add_zoo_arguments, ort_latency_ms, over_zoo, save_json, table  # noqa: E402
+from _common import add_zoo_arguments, over_zoo, save_json, table  # noqa: E402
 
 from halp_graph.graph import analyze, load_model  # noqa: E402
+from halp_graph.latency import get_target, measure_interleaved  # noqa: E402
 from halp_graph.models import zoo  # noqa: E402
 from halp_graph.onnx_io import check_full  # noqa: E402
 from halp_graph.passes import PruneChannelsPass  # noqa: E402
@@ -58,10 +60,9 @@ def run(name: str, exporter: str, resolution: int, latency: bool) -> dict:
     row = {"model": name, "exporter": exporter, "groups pruned": len(plans[0].keep),
            "of groups": len(groups), "max abs err": f"{max_err:.1e}", "checker": checker}
     if latency:
-        dense, _ = ort_latency_ms(model)
-        half, _ = ort_latency_ms(pruned_half)
-        row.update({"dense ms": round(dense, 2), "half ms": round(half, 2),
-                    "speedup": f"{dense / half:.2f}x"})
+        dense, half = measure_interleaved([model, pruned_half], get_target("cpu"), rounds=8)
+        row.update({"dense ms": round(dense.median_ms, 2), "half ms": round(half.median_ms, 2),
+                    "speedup": f"{dense.median_ms / half.median_ms:.2f}x"})
     return row
 
 
