@@ -5,15 +5,13 @@ slim network still agree with the dense one, and how much faster is it?
 
 1. The pretrained network (efficientnet_lite0_model.py) is captured twice: with torch.fx
    (halp_graph.torch.module_groups) and through an ONNX export (halp_graph.graph.analyze);
-   the two must find the same groups, layer by layer. The export uses the dynamo
-   exporter: the legacy exporter writes ZeroPad2d's pads as a small subgraph (a Slice
-   with step -1, a Transpose, a Cast) that the ONNX capture does not fold, which leaves
-   the shapes after the five asymmetric pads unknown and those convs out of the groups.
+   the two must find the same groups, layer by layer (dynamo export).
 2. Saliency: weight magnitude (data-free) and mean |activation| over calibration images.
-3. For each MACs budget (fraction of the dense multiply-accumulates; MacsCostModel at
-   ONNX Runtime's 16-channel granularity), saliency and scope, the solve step picks the
-   channels; the module is slimmed in place (a copy), exported, and checked against the
-   ONNX rewrite of the same plan on the dense export (max |difference| reported).
+3. For each latency budget (fraction of the dense model's latency, priced by a latency
+   LUT built on the export for ONNX Runtime CPU, 1 thread; `--cost macs` prices MACs
+   instead), saliency and scope, the exact solver picks the channels; the module is
+   slimmed in place (a copy), exported, and checked against the ONNX rewrite of the same
+   plan on the dense export (max |difference| reported).
    Scopes: "all" prunes every prunable group but keeps at least half of each; "hidden"
    prunes only the groups that are not graph cuts (the MBConv expansions and the head),
    leaving the residual streams whole. Without fine-tuning, a stream channel removed
@@ -95,7 +93,9 @@ def evaluate_plan(model, example, groups, onnx_groups, dense_onnx, plan, eval_vi
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="one-shot pruning of pretrained EfficientNet-lite0")
     ap.add_argument("--budgets", type=float, nargs="+", default=[0.9, 0.8, 0.7])
-    ap.add_argument("--granularity", type=int, default=16)
+    ap.add_argument("--cost", choices=["lut", "macs"], default="lut",
+                    help="budgets in measured latency through a LUT (default) or in MACs")
+    ap.add_argument("--granularity", type=int, default=16, help="with --cost macs: candidate counts")
     ap.add_argument("--scopes", nargs="+", default=["hidden", "all"], choices=["hidden", "all"])
     ap.add_argument("--quick", action="store_true", help="fewer views and latency rounds")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
@@ -117,8 +117,16 @@ def main(argv=None) -> int:
     dense_logits = predict(dense_onnx, eval_views)
     dense_top1 = dense_logits.argmax(1)
     dense_ms = onnx_latency_ms(dense_onnx, batch=1, rounds=rounds)
-    cost = MacsCostModel(groups.groups, granularity=args.granularity)
-    print(f"dense: {cost.dense_cost():.0f} MMAC, {dense_ms:.2f} ms", flush=True)
+    macs = MacsCostModel(groups.groups)
+    if args.cost == "lut":
+        from halp_graph.latency import QUICK_SAMPLING, SamplingConfig, build_lut, get_target
+        from halp_graph.torch import OnnxPricedCostModel
+        lut = build_lut(dense_onnx, get_target("cpu"), sampling=QUICK_SAMPLING if args.quick else SamplingConfig())
+        cost = OnnxPricedCostModel(groups.groups, onnx_groups, lut.cost_model(onnx_groups))
+    else:
+        cost = MacsCostModel(groups.groups, granularity=args.granularity)
+    print(f"dense: {macs.dense_cost():.0f} MMAC, {dense_ms:.2f} ms measured, "
+          f"{cost.dense_cost():.2f} {cost.unit} in the cost model", flush=True)
 
     t = time.time()
     saliencies = {"magnitude": magnitude_saliency(groups),
@@ -141,7 +149,7 @@ def main(argv=None) -> int:
                       f"(top-5 {row['dense_top1_in_top5']:5.1f}%)  {row['latency_ms']:6.2f} ms  "
                       f"x{row['speedup']:.2f}  |slim - rewrite| {row['slim_vs_onnx_rewrite_max_abs']:.1e}",
                       flush=True)
-    result = {"capture": capture, "dense_ms": dense_ms, "dense_mmacs": cost.dense_cost(),
+    result = {"capture": capture, "dense_ms": dense_ms, "dense_mmacs": macs.dense_cost(), "cost": args.cost,
               "views": len(eval_views), "rows": rows, "quick": args.quick}
     with open(os.path.join(args.out, "efficientnet_lite0_oneshot.json"), "w") as f:
         json.dump(result, f, indent=1)
@@ -152,7 +160,8 @@ def main(argv=None) -> int:
 def markdown_table(result: dict) -> str:
     lines = [f"dense: {result['dense_mmacs']:.0f} MMAC, {result['dense_ms']:.2f} ms; "
              f"{result['views']} views",
-             "| MACs budget | groups | saliency | top-1 agreement (%) | dense top-1 in top-5 (%) | MMAC | latency (ms) | speedup |",
+             f"| {'latency' if result.get('cost', 'lut') == 'lut' else 'MACs'} budget | groups | saliency "
+             "| top-1 agreement (%) | dense top-1 in top-5 (%) | MMAC | latency (ms) | speedup |",
              "|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         lines.append(f"| {r['budget']:.0%} | {r['scope']} | {r['saliency']} | {r['agreement_top1']:.1f} | "
