@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every benchmark behind the README's figures, one after another, on a quiet machine.
+# Tables are printed and also kept in benchmarks/out/ (JSON, markdown, PNG).
+# About 4-5 hours on 2 cores; each script also has --quick for a smoke run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+mkdir -p benchmarks/out
+run() { local script=$1; shift; echo "== $script $*"
+        "$PY" "benchmarks/$script" "$@" 2>&1 | tee "benchmarks/out/${script%.py}.log"; }
+
+run groups_zoo.py --zoo all                 # issue 2: groups across the zoo, capture time
+run rewrite_coverage.py                     # issue 3: rewrite coverage, equivalence, half-pruned latency
+run lut_build_time.py                       # issue 4: LUT build time
+run latency_fidelity.py                     # issue 4: predicted vs measured latency
+run lut_staircase.py                        # issue 4: one layer's staircase
+run solver_optimality.py                    # issue 5: exact vs brute force, HALP's greedy
+run solver_speed.py                         # issue 5: solve time on real structures
+run prune_budget.py                         # issue 5: hitting the budget, end-to-end time
+run prune_alternatives.py --budgets 0.3,0.5,0.7   # issue 5: against uniform and global magnitude
+run fmnist_benchmark.py                     # issue 6: HALP while fine-tuning (needs dataset-fashion-mnist)
+run efficientnet_lite0_oneshot.py           # issue 6: a real pretrained network, one-shot
