@@ -27,8 +27,8 @@ from typing import Callable
 
 import numpy as np
 
-from .staircase import (ALL, AxisStructure, Staircase, Steps, detect_axis, fit_steps,
-                        midpoints_to_check, refine_order, step_edges, tolerance)
+from .staircase import (ALIGNED, ALL, AxisStructure, Staircase, Steps, detect_axis, fit_regime,
+                        fit_steps, midpoints_to_check, refine_order, step_edges, tolerance)
 from .surface import AxisDomain, Surface, regime_counts
 
 
@@ -201,6 +201,8 @@ class LayerSampler:
                 best, best_score = structure, score
             if score > 1:
                 return structure
+        if align is None and best is not None and best.align > 1:
+            return self._widen_aligned(counts, sweep, best, domain.quantum)
         stride = 4
         descending = counts[::-1]
         while align is None and len(descending[::stride]) >= 3 and stride <= len(counts) // 3:
@@ -214,6 +216,30 @@ class LayerSampler:
                 break
             stride *= 4
         return best
+
+    def _widen_aligned(self, counts: list[int], sweep: Sweep, dense: AxisStructure,
+                       quantum: int) -> AxisStructure:
+        """The dense window found an alignment but no step among its aligned counts (too
+        few of them to show one): widen over aligned counts only, 4x at a time, keeping
+        the alignment and the misaligned regime the dense window found. (A wide window
+        at a coarse stride holds aligned counts only, and would otherwise be read as an
+        axis without regimes, pricing every misaligned count at the aligned kernel.)"""
+        align = dense.align
+        aligned = [c for c in counts[::-1] if c % align == 0]
+        n = self.config.probe_points
+        stride = 1
+        while len(aligned[::stride]) >= 3:
+            window = aligned[::stride][:n][::-1]
+            values = [self.time(sweep, c) for c in window]
+            fit = fit_regime(window, values, self.config.rel_tol, self.config.abs_tol)
+            if fit is not None and fit.resolved:
+                structure = AxisStructure(align, {**dense.steps, ALIGNED: fit.steps})
+                if _resolution(structure, quantum) > 1:
+                    return structure
+            if len(window) >= len(aligned[::stride]):
+                break
+            stride *= 4
+        return dense
 
     # ------------------------------------------------------------- levels
     def _on_sweep(self, sweep: Sweep, counts: list[int]) -> list[tuple[int, float]]:
