@@ -23,7 +23,8 @@ from ...graph.capture_onnx import LoadedModel
 from ..subgraph import LayerSpec
 from ..timing import DEFAULT, MODEL, Timing, TimingConfig, clocked, measure
 from .base import Backend, cpu_model, missing_module
-from .ort_profile import kernel_times, layout_ms, profiler_inflation
+from .ort_profile import (context_from_profile, kernel_times, layout_ms, profile_nodes,
+                          profiler_inflation)
 
 
 class OrtBackend(Backend):
@@ -60,11 +61,14 @@ class OrtBackend(Backend):
     def on_cpu(self) -> bool:
         return self.target.provider == "CPUExecutionProvider"
 
-    def session(self, model_bytes_or_path, profile_prefix: str | None = None):
+    def session(self, model_bytes_or_path, profile_prefix: str | None = None,
+                optimized_path: str | None = None):
         opts = self._ort.SessionOptions()
         if profile_prefix:
             opts.enable_profiling = True
             opts.profile_file_prefix = profile_prefix
+        if optimized_path:
+            opts.optimized_model_filepath = optimized_path
         opts.intra_op_num_threads = self.target.threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = self._ort.ExecutionMode.ORT_SEQUENTIAL
@@ -121,6 +125,32 @@ class OrtBackend(Backend):
     def time_model(self, model: LoadedModel, config: TimingConfig = MODEL) -> Timing:
         sess, feeds = self._model_session(model)
         return measure(self._bound_run(sess, feeds), self.timing(config))
+
+    def context_costs(self, model: LoadedModel) -> dict:
+        """The dense model's kernels in context (ort_profile.context_from_profile): the
+        layout conversions ORT inserts between blocked and plain kernels, and what the
+        ops outside any layer cost (pooling, unfused element-wise ops), which the layer
+        tables do not see. Empty off the CPU provider and for models over 2 GB."""
+        if not self.on_cpu or model.has_external_data or model.proto.ByteSize() >= 2**31 - 1:
+            return {}
+        import os
+        import tempfile
+
+        import onnx
+
+        from ...testing import random_inputs
+
+        feeds = random_inputs(model, batch=self.target.batch, seed=0)
+        with tempfile.TemporaryDirectory(prefix="halp_ort_context_") as tmp:
+            optimized = os.path.join(tmp, "optimized.onnx")
+
+            def factory(m, profile_prefix=None):
+                return self.session(m, profile_prefix, optimized_path=optimized)
+
+            nodes = profile_nodes(self._ort, factory, model.proto.SerializeToString(), feeds,
+                                  runs=20, skip=5)
+            graph = onnx.load(optimized, load_external_data=False).graph
+        return context_from_profile(nodes, graph, model.proto.graph, self.profiler_inflation_ms())
 
     def runner(self, model: LoadedModel):
         sess, feeds = self._model_session(model)

@@ -88,3 +88,42 @@ def _trimmed_mean(values: list[float], cut: float = 0.2) -> float:
     arr = np.sort(np.asarray(values, dtype=float))
     k = int(len(arr) * cut)
     return float(arr[k:len(arr) - k].mean()) if len(arr) > 2 * k else float(np.median(arr))
+
+
+def context_from_profile(nodes: list[NodeTime], optimized_graph, original_graph,
+                         inflation_ms: float = 0.0) -> dict[str, dict[str, float]]:
+    """What a whole model's kernels cost in context, mapped back to the model as written.
+
+    `nodes` profiles the model as ORT optimised it (`optimized_graph`, from the session's
+    optimized_model_filepath). Returns {"conversions": {tensor: ms}}: the layout
+    conversions ORT inserted, by the tensor of the original model they convert, and
+    {"nodes": {original node: ms}}: every kernel that maps back to one original node,
+    by name or, for blocked kernels, which ORT names after their output tensor with a
+    `_nchwc` suffix, by the node that produces that tensor (a fused conv maps to the last
+    op fused into it). Kernels that map to nothing (fusions ORT renamed) are left out.
+    Each kernel is taken less `inflation_ms`."""
+    originals = {n.name: n for n in original_graph.node if n.name}
+    producer = {out: n for n in original_graph.node for out in n.output if out}
+    optimized = {n.name: n for n in optimized_graph.node}
+    conversions: dict[str, float] = {}
+    others: dict[str, float] = {}
+    for t in nodes:
+        node = optimized.get(t.name)
+        if node is None:
+            continue
+        ms = max(t.ms - inflation_ms, 0.0)
+        if node.op_type in LAYOUT_OPS:
+            tensor = node.output[0] if node.op_type == "ReorderOutput" else node.input[0]
+            if tensor in producer:
+                conversions[tensor] = conversions.get(tensor, 0.0) + ms
+            continue
+        original = originals.get(t.name)
+        if original is None and t.name.endswith("_nchwc"):
+            original = producer.get(t.name[:-len("_nchwc")])
+        if original is not None:
+            others[original.name] = others.get(original.name, 0.0) + ms
+    return {"conversions": _rounded(conversions), "nodes": _rounded(others)}
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {k: float(f"{v:.6g}") for k, v in values.items()}
