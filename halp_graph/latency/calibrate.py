@@ -8,8 +8,9 @@ a plan keeps, so the sum of isolated savings misses a share of the real saving t
 differs from model to model (on this machine's ORT CPU: 4 to 12% of the pruned latency
 for random plans, mostly too slow).
 
-So after the layers are timed, `calibrate` times a few pruned copies of the model,
-interleaved with the dense model as the fidelity benchmark does, and fits the weights
+So after the layers are timed, `calibrate` times a few pruned copies of the model (16,
+or fewer past a minute of timing for a slow model), interleaved with the dense model as
+the fidelity benchmark does, and fits the weights
 of the cost model's components (cost.COMPONENTS: layer surfaces, boundary conversions,
 weight megabytes, context costs) to the savings measured:
 
@@ -27,6 +28,7 @@ LutCostModel (`cost_model(groups, calibrated=False)` gives the face value).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +46,8 @@ class CalibrationConfig:
     p_touch: float = 0.7  # chance a plan prunes a group
     prior: float = 1.0  # weight of the face-value prior, in plans
     seed: int = 20221122
+    max_seconds: float = 60.0  # no further plan once this is spent, after min_plans
+    min_plans: int = 6
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -111,7 +115,10 @@ def calibrate(lut, model, groups, backend, target,
     dense = cost.dense_cost()
     rng = np.random.default_rng(config.seed + 1)
     rows, measured = [], []
+    started = time.monotonic()
     for kept in calibration_counts(groups, cost, config):
+        if len(rows) >= config.min_plans and time.monotonic() - started > config.max_seconds:
+            break  # a slow model: fewer plans rather than a build without end
         scores = {g: rng.random(groups[g].size) for g in kept}
         plan = make_plan(groups, scores, kept)
         pruned = prune_channels(model, plan, groups)

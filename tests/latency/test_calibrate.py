@@ -186,3 +186,10 @@ def test_savings_features_are_zero_for_the_dense_plan(calibrated):
     _, groups, lut, _ = calibrated
     cost = lut.cost_model(groups)
     assert np.allclose(savings_features(cost, groups, {}), 0.0)
+
+
+def test_calibration_stops_when_its_time_is_spent():
+    model = from_proto(two_reader_net())
+    config = CalibrationConfig(plans=8, rounds=1, runs_per_round=1, max_seconds=0.0, min_plans=3)
+    lut = build_lut(model, get_target("cpu"), backend=FakeBackend(in_context=1.2), calibration=config)
+    assert lut.record_for(analyze(model)).calibration["plans"] == 3
