@@ -170,6 +170,13 @@ def _plot(rows, out: str, target) -> None:
                     label="±5%")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 500) if lo <= t <= hi]
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
     ax.set_xlabel("measured latency of the pruned model (ms)")
     ax.set_ylabel("LUT prediction (ms)")
     ax.set_title(f"Prediction fidelity, target {target.name}")
