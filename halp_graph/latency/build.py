@@ -6,7 +6,10 @@ family's structure is probed once on a layer where steps show clearly, and sampl
 entry (sampler.py). Every timing is cached by (layer signature, ci, co): repeated
 blocks, and pairs that two entries share, are timed once. An existing LUT for the same
 target can be passed in to reuse its entries (an incremental build). Finally the dense
-model is timed, which is what predictions subtract savings from.
+model is timed, which is what predictions subtract savings from, what its kernels cost
+in context outside the layers is recorded where the backend can tell (ORT's profiler),
+and the cost components are calibrated on a few pruned copies of the model timed
+against it (calibrate.py; `calibration=None` skips that).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from .. import __version__
 from ..graph import analyze, load_model
 from ..graph.capture_onnx import LoadedModel, from_proto
 from .backends import open_backend
+from .calibrate import CalibrationConfig, calibrate
 from .domains import layer_domains
 from .lut import LatencyLUT, LutEntry, ModelRecord, model_digest, now_iso
 from .progress import Progress
@@ -39,7 +43,8 @@ def family_of(spec: LayerSpec) -> str:
 def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
               timing: TimingConfig = DEFAULT, model_timing: TimingConfig = MODEL,
               existing: LatencyLUT | None = None, progress: bool | Callable = False,
-              name: str | None = None, backend=None) -> LatencyLUT:
+              name: str | None = None, backend=None,
+              calibration: CalibrationConfig | None = CalibrationConfig()) -> LatencyLUT:
     """Measure `model` (a path, ModelProto or LoadedModel) on `target` into a LUT."""
     started = time.monotonic()
     loaded = _load(model)
@@ -95,15 +100,22 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
             progress(done + 1, len(plan), spec)
     dense = backend.time_model(loaded, model_timing)
     digest = model_digest(groups)
-    lut.models[digest] = ModelRecord(name or _model_name(loaded),
-                                     dense, {name: spec.entry_key() for name, spec in specs.items()})
+    record = ModelRecord(name or _model_name(loaded), dense,
+                         {name: spec.entry_key() for name, spec in specs.items()},
+                         backend.context_costs(loaded) if not backend.estimate else {})
+    lut.models[digest] = record
+    if calibration is not None and not backend.estimate:
+        record.calibration = calibrate(lut, loaded, groups, backend, target, calibration)
     lut.meta.update({"halp_graph": __version__, "created": now_iso(),
                      "build_seconds": round(time.monotonic() - started, 2),
                      "timed_points": timed + lut.meta.get("timed_points", 0) if existing else timed,
                      "sampling": sampling.to_json()})
     if bar:
+        fitted = record.calibration
+        note = (f", calibrated on {fitted['plans']} plans (error {100 * fitted['error_face_value']['median']:.1f}% "
+                f"-> {100 * fitted['error_fitted']['median']:.1f}%)" if fitted else "")
         bar.close(f"lut: {len(lut.entries)} entries from {len(specs)} layers, {timed} timings, "
-                  f"dense {dense.median_ms:.3f} ms, {time.monotonic() - started:.0f} s")
+                  f"dense {dense.median_ms:.3f} ms{note}, {time.monotonic() - started:.0f} s")
     backend.close()
     return lut
 

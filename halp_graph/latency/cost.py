@@ -1,9 +1,21 @@
 """A latency LUT seen through the CostModel protocol the solver speaks.
 
-`layer_cost` reads the layer's surface at its kept counts (a layer left with no input or
-no output channels is gone and costs nothing). `dense_cost` is the whole model's measured
-latency, not the sum of its layers: what the layers leave out (pooling, layout changes,
-the run's own overhead) stays in the prediction, and
+`layer_cost` prices a layer at its kept counts (a layer left with no input or no output
+channels is gone and costs nothing) as a weighted sum of four components:
+
+* `surface`: the layer's measured surface (the layer and its fused tail, timed alone);
+* `boundary`: layout conversions its counts cause (ONNX Runtime's CPU provider, below);
+* `weights`: megabytes of its weights, which a whole model reads cold while a layer
+  timed alone finds them in cache;
+* `context`: what the model's kernels outside the layers spend on the layer's output in
+  context (layout conversions ORT inserts, pooling, unfused ops), measured on the dense
+  model when the LUT was built and scaled by the layer's kept output share.
+
+The weights are the model's calibration (calibrate.py), fitted when the LUT was built by
+timing pruned copies of the model against it; without one they are 1, 1, 0 and 1 (the
+components at face value). `dense_cost` is the whole model's measured latency, not the
+sum of its layers: what the layers leave out (pooling, layout changes, the run's own
+overhead) stays in the prediction, and
 predicted latency = dense - sum of layer savings (halp_graph.cost_model.predict).
 
 Layout boundaries (ONNX Runtime's CPU provider): a layer whose input count is not
@@ -11,8 +23,9 @@ aligned runs a plain NCHW kernel while its neighbours run blocked NCHWc kernels,
 model converts layouts at each change of regime. The LUT timed the layer alone, without
 those conversions, and recorded what a conversion costs per element (`layout_rate`). So a
 misaligned layer also pays for converting its input (unless its producer is a depthwise
-conv on the same channels, which is misaligned too) and for converting its output back
-when the output count is aligned, so that each conversion is counted once.
+conv on the same channels, which is misaligned too), shared with the other layers that
+read the same tensor, and for converting its output back when the output count is
+aligned, so that each conversion is counted once.
 
 `candidate_counts` returns the counts worth keeping in a group: walking down from the
 full size, a count is kept only if it is cheaper than every larger count, summed over all
@@ -36,15 +49,20 @@ MIN_SAVING_MS = 1e-4  # a count is a candidate only if it saves at least this mu
 MIN_SAVING_SHARE = 2e-3  # ... and this share of the group's layers' cost
 
 
+COMPONENTS = ("surface", "boundary", "weights", "context")
+FACE_VALUE = (1.0, 1.0, 0.0, 1.0)  # component weights without a calibration
+
+
 class LutCostModel:
     unit = "ms"
 
     def __init__(self, lut, groups: GroupSet, dense_ms: float | None = None,
-                 statistic: str = "median"):
+                 statistic: str = "median", calibrated: bool = True):
         self.lut = lut
         self.groups = groups
         self.statistic = statistic
         specs = layer_specs(groups, batch=lut.target.get("batch"))
+        self._specs = specs
         missing = [name for name, spec in specs.items() if spec.entry_key() not in lut.entries]
         if missing:
             raise TargetError(f"the LUT{' ' + lut.path if lut.path else ''} does not cover "
@@ -53,8 +71,12 @@ class LutCostModel:
         self._surface = {name: lut.entries[spec.entry_key()].surface(statistic)
                          for name, spec in specs.items()}
         self._boundary = _boundaries(groups, specs, lut)
+        record = lut.record_for(groups)
+        self._context = _context(groups, record.context if record is not None else {})
+        calibration = record.calibration if record is not None and calibrated else None
+        self.calibration = calibration
+        self.weights = tuple(float(w) for w in calibration["weights"]) if calibration else FACE_VALUE
         if dense_ms is None:
-            record = lut.record_for(groups)
             if record is None or record.dense is None:
                 raise TargetError("the LUT has no measured dense latency for this model; pass "
                                   "dense_ms= (e.g. from halp_graph.latency.measure_model)")
@@ -70,16 +92,29 @@ class LutCostModel:
         key = (layer.name, int(kept_in), int(kept_out))
         cost = self._cache.get(key)
         if cost is None:
-            cost = float(self._surface[layer.name](int(kept_in), int(kept_out)))
-            cost += self._boundary_cost(layer.name, int(kept_in), int(kept_out))
+            parts = self.components(layer, int(kept_in), int(kept_out))
+            cost = float(sum(w * p for w, p in zip(self.weights, parts)))
             self._cache[key] = cost
         return cost
 
+    def components(self, layer: Layer, kept_in: int, kept_out: int) -> tuple[float, ...]:
+        """The layer's cost components at its kept counts (COMPONENTS; see the module
+        docstring), before the calibration weighs them."""
+        if kept_in <= 0 or kept_out <= 0:
+            return (0.0,) * len(COMPONENTS)
+        spec = self._specs[layer.name]
+        surface = float(self._surface[layer.name](kept_in, kept_out))
+        boundary = self._boundary_cost(layer.name, kept_in, kept_out)
+        weights = math.prod(spec.weight_shape_at(kept_in, kept_out)) * 4e-6  # fp32 MB
+        context = self._context.get(layer.name, 0.0) * kept_out / max(spec.full_out, 1)
+        return surface, boundary, weights, context
+
     def _boundary_cost(self, name: str, ci: int, co: int) -> float:
-        rate, align, per_in, per_out, tied_input = self._boundary.get(name, (0.0, 1, 0, 0, False))
+        rate, align, per_in, per_out, tied_input, readers = self._boundary.get(
+            name, (0.0, 1, 0, 0, False, 1))
         if rate <= 0 or align <= 1 or ci % align == 0:
             return 0.0
-        elements = (0 if tied_input else ci * per_in) + (co * per_out if co % align == 0 else 0)
+        elements = (0 if tied_input else ci * per_in / readers) + (co * per_out if co % align == 0 else 0)
         return rate * elements
 
     def dense_cost(self) -> float:
@@ -114,26 +149,65 @@ class LutCostModel:
                 if group.id in layer.input_groups() or group.id in layer.output_groups()]
 
 
-def _boundaries(groups: GroupSet, specs, lut) -> dict:
-    """{layer: (ms per element, alignment, input elements per channel, output elements
-    per channel, input produced by a depthwise layer)} for layers with layout costs."""
+def _owners(groups: GroupSet) -> dict[str, str]:
+    """{tensor: layer} for every layer's output and the outputs of its fused tail."""
     from .subgraph import assign_tails
     layers = {layer.name: layer for layer in groups.layers}
     owner = {}
     for name, tail in assign_tails(groups.graph, layers).items():
         for node in tail:
             owner[node.outputs[0]] = name
+            owner[node.name] = name
     for name in layers:
         owner[groups.graph.nodes_by_name[name].outputs[0]] = name
+        owner[name] = name
+    return owner
+
+
+def _context(groups: GroupSet, context: dict) -> dict[str, float]:
+    """{layer: ms its output costs in context outside the layers}: the conversions of
+    tensors the layer (or its tail) produces, and the kernels outside every layer and
+    tail that read them (by their first computed input)."""
+    if not context:
+        return {}
+    graph = groups.graph
+    owner = _owners(groups)
+    out: dict[str, float] = {}
+    for tensor, ms in context.get("conversions", {}).items():
+        name = owner.get(tensor)
+        if name is not None:
+            out[name] = out.get(name, 0.0) + float(ms)
+    for node_name, ms in context.get("nodes", {}).items():
+        node = graph.nodes_by_name.get(node_name)
+        if node is None or node_name in owner:
+            continue  # priced by a layer's own entry (or not in this graph)
+        data = [t for t in node.inputs if t and not graph.is_constant(t)]
+        name = owner.get(data[0]) if data else None
+        if name is not None:
+            out[name] = out.get(name, 0.0) + float(ms)
+    return out
+
+
+def _boundaries(groups: GroupSet, specs, lut) -> dict:
+    """{layer: (ms per element, alignment, input elements per channel, output elements
+    per channel, input produced by a depthwise layer, layers reading the same input)}
+    for layers with layout costs."""
+    graph = groups.graph
+    owner = _owners(groups)
+    readers: dict[str, int] = {}
+    for name in specs:
+        tensor = graph.nodes_by_name[name].inputs[0]
+        readers[tensor] = readers.get(tensor, 0) + 1
     out = {}
     for name, spec in specs.items():
         entry = lut.entries[spec.entry_key()]
         if entry.layout_rate <= 0:
             continue
         surface = entry.surface()
-        producer = owner.get(groups.graph.nodes_by_name[name].inputs[0])
+        tensor = graph.nodes_by_name[name].inputs[0]
+        producer = owner.get(tensor)
         tied = producer is not None and specs[producer].depthwise
         per_in = math.prod(spec.input.shape) // max(spec.full_in, 1)
         per_out = math.prod(spec.output.shape) // max(spec.full_out, 1)
-        out[name] = (entry.layout_rate, surface.align_in, per_in, per_out, tied)
+        out[name] = (entry.layout_rate, surface.align_in, per_in, per_out, tied, readers[tensor])
     return out

@@ -80,20 +80,33 @@ class LutEntry:
 
 @dataclass
 class ModelRecord:
+    """One model the table was built for: its measured dense latency, which entry prices
+    which layer, what its kernels cost in context outside the layers (`context`, see
+    backends/ort_profile.context_from_profile) and the whole-model calibration fitted on
+    pruned copies of it (`calibration`, see calibrate.py)."""
+
     name: str
     dense: Timing | None
     layers: dict[str, str]  # layer name -> entry key
+    context: dict = field(default_factory=dict)
+    calibration: dict | None = None
 
     def to_json(self) -> dict:
-        return {"name": self.name, "dense": self.dense.to_json() if self.dense else None,
-                "layers": self.layers}
+        out = {"name": self.name, "dense": self.dense.to_json() if self.dense else None,
+               "layers": self.layers}
+        if self.context:
+            out["context"] = self.context
+        if self.calibration:
+            out["calibration"] = self.calibration
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> "ModelRecord":
         d = data.get("dense")
         dense = Timing(float(d["median_ms"]), float(d["min_ms"]), int(d.get("runs", 0)),
                        float(d.get("spread", 0.0))) if d else None
-        return cls(data.get("name", ""), dense, dict(data.get("layers", {})))
+        return cls(data.get("name", ""), dense, dict(data.get("layers", {})),
+                   dict(data.get("context") or {}), data.get("calibration") or None)
 
 
 class LatencyLUT:
@@ -133,10 +146,12 @@ class LatencyLUT:
         return not self.missing_layers(groups)
 
     def cost_model(self, groups: GroupSet, dense_ms: float | None = None,
-                   statistic: str | None = None):
-        """A CostModel (halp_graph.cost_model) pricing `groups`' layers from this table."""
+                   statistic: str | None = None, calibrated: bool = True):
+        """A CostModel (halp_graph.cost_model) pricing `groups`' layers from this table
+        (with the model's calibration where it has one, unless `calibrated` is False)."""
         from .cost import LutCostModel
-        return LutCostModel(self, groups, dense_ms=dense_ms, statistic=statistic or self.statistic)
+        return LutCostModel(self, groups, dense_ms=dense_ms, statistic=statistic or self.statistic,
+                            calibrated=calibrated)
 
     # --------------------------------------------------------- target check
     def check_target(self, target, current_fingerprint: dict | None = None) -> list[str]:

@@ -23,6 +23,16 @@ def summary_text(lut: LatencyLUT) -> str:
     for record in lut.models.values():
         dense = f"{record.dense.median_ms:.3f} ms (min {record.dense.min_ms:.3f})" if record.dense else "?"
         lines.append(f"  model:    {record.name}: {len(record.layers)} layers, dense {dense}")
+        if record.context:
+            conversions = sum(record.context.get("conversions", {}).values())
+            lines.append(f"            in context: {len(record.context.get('conversions', {}))} layout "
+                         f"conversions ({conversions:.3f} ms), {len(record.context.get('nodes', {}))} kernels mapped")
+        if record.calibration:
+            c = record.calibration
+            weights = ", ".join(f"{name} {w:.3g}" for name, w in zip(c["components"], c["weights"]))
+            lines.append(f"            calibrated on {c['plans']} pruned copies: {weights}; error "
+                         f"{100 * c['error_face_value']['median']:.1f}% -> {100 * c['error_fitted']['median']:.1f}% "
+                         f"(worst {100 * c['error_face_value']['max']:.1f}% -> {100 * c['error_fitted']['max']:.1f}%)")
     s = lut.summary()
     if s["validation_points"]:
         lines.append(f"  check:    {s['validation_points']} random pairs re-timed: median error "
@@ -34,7 +44,7 @@ def summary_text(lut: LatencyLUT) -> str:
         surface = entry.surface(lut.statistic)
         full_ms = surface(*entry.full) if not surface.tied else surface(entry.full[0], entry.full[1])
         lines.append(f"  {i:>3} {entry.describe[:34]:<34} {f'{entry.full[0]}->{entry.full[1]}':>11} "
-                     f"{full_ms:>9.4f} {_steps(surface.align_in, surface.steps_in):>12} "
+                     f"{full_ms:>9.4f} {_steps(surface.align_in, surface.steps_in, surface.narrow_in):>12} "
                      f"{_steps(surface.align_out, surface.steps_out) if not surface.tied else 'tied':>10} "
                      f"{len(entry.points):>6} {len(entry.layers):>5}")
     return "\n".join(lines) + "\n"
@@ -44,14 +54,15 @@ def ordered(lut: LatencyLUT) -> list[LutEntry]:
     return sorted(lut.entries.values(), key=lambda e: (-e.full[0] * e.full[1], e.describe))
 
 
-def _steps(align: int, steps: dict) -> str:
-    """The main regime's step width, and the alignment when there is one ("16 a4")."""
+def _steps(align: int, steps: dict, narrow: int = 0) -> str:
+    """The main regime's step width, the alignment when there is one and where a narrow
+    regime ends when there is one ("16 a4 n16")."""
     widths = [s.width for per_other in steps.values() for r, s in per_other.items()
               if r in ("all", "aligned")]
     if not widths:
         return "-"
     text = str(max(set(widths), key=widths.count))
-    return text + (f" a{align}" if align > 1 else "")
+    return text + (f" a{align}" if align > 1 else "") + (f" n{narrow}" if narrow else "")
 
 
 def select_entries(lut: LatencyLUT, names: list[str]) -> list[LutEntry]:

@@ -6,7 +6,11 @@ For a layer with free input and output counts the sampler:
 2. *probes* a window of consecutive counts at the top of each axis (output counts with
    the input full, then input counts with the output full) and detects the alignment and
    step width there (`staircase.detect_axis`); where no step shows, it probes again at a
-   4x coarser stride over a 4x wider window;
+   4x coarser stride over a 4x wider window (over aligned counts only, keeping the
+   alignment, where the window found one);
+   on the input axis it then checks a few candidate thresholds for a *narrow* regime at
+   the low end: counts below it that run another kernel and cost more than counts above
+   it (`_narrow`);
 3. samples the *levels* of each regime's staircase along each sweep: both ends and a few
    steps in between, then bisects wherever a newly timed step is off the line through its
    neighbours by more than the tolerance (steps in between are then trusted to the line);
@@ -27,8 +31,8 @@ from typing import Callable
 
 import numpy as np
 
-from .staircase import (ALL, AxisStructure, Staircase, Steps, detect_axis, fit_steps,
-                        midpoints_to_check, refine_order, step_edges, tolerance)
+from .staircase import (ALIGNED, ALL, NARROW, AxisStructure, Staircase, Steps, detect_axis, fit_regime,
+                        fit_steps, midpoints_to_check, refine_order, step_edges, tolerance)
 from .surface import AxisDomain, Surface, regime_counts
 
 
@@ -44,6 +48,7 @@ class SamplingConfig:
     validation_points: int = 2
     share_structure: bool = True
     seed: int = 0
+    narrow_candidates: tuple[int, ...] = (4, 8, 16, 32, 64)  # where a narrow regime may end
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -109,19 +114,20 @@ class LayerSampler:
         row = self._structure("out", "primary", dout, Sweep("out", din.hi)) if dout.free else fixed
         col = self._structure("in", "primary", din, Sweep("in", dout.hi)) if din.free else fixed
         s.align_in, s.align_out = col.align, row.align
+        s.narrow_in, s.narrow_out = col.narrow, row.narrow
         s.refs_in, s.refs_out = _refs(din, col), _refs(dout, row)
         r0, q0 = s.regime_in(din.hi), s.regime_out(dout.hi)
         s.steps_out[r0] = dict(row.steps)
         s.steps_in[q0] = dict(col.steps)
         for r, ci in s.refs_in.items():  # rows at the other input regimes
             if r not in s.steps_out:
-                other = (self._structure("out", f"in:{r}", dout, Sweep("out", ci), align=row.align)
-                         if dout.free else fixed)
+                other = (self._structure("out", f"in:{r}", dout, Sweep("out", ci), align=row.align,
+                                         narrow=row.narrow) if dout.free else fixed)
                 s.steps_out[r] = dict(other.steps)
         for q, co in s.refs_out.items():  # columns at the other output regimes
             if q not in s.steps_in:
-                other = (self._structure("in", f"out:{q}", din, Sweep("in", co), align=col.align)
-                         if din.free else fixed)
+                other = (self._structure("in", f"out:{q}", din, Sweep("in", co), align=col.align,
+                                         narrow=col.narrow) if din.free else fixed)
                 s.steps_in[q] = dict(other.steps)
         for r, ci in s.refs_in.items():
             for q in s.refs_out:
@@ -153,17 +159,34 @@ class LayerSampler:
 
     # ---------------------------------------------------------- structure
     def _structure(self, axis: str, context: str, domain: AxisDomain, sweep: Sweep,
-                   align: int | None = None) -> AxisStructure:
+                   align: int | None = None, narrow: int = 0) -> AxisStructure:
         """The axis's structure along one sweep: reused from the family when its top step
-        checks out here, else probed."""
+        checks out here, else probed. An input axis probed afresh is also checked for a
+        narrow regime at its low end (`_narrow`)."""
         key = (self.family, axis, context)
         cached = self.structures.get(key) if self.config.share_structure else None
-        if cached is not None and (align is None or cached.align == align) \
+        if cached is not None and (align is None or (cached.align, cached.narrow) == (align, narrow)) \
                 and self._still_flat(cached, domain, sweep):
-            return cached
-        structure = self._probe(domain, sweep, align)
-        if self.config.share_structure:
-            self.structures[key] = structure
+            structure = cached
+        else:
+            structure = self._probe(domain, sweep, align, narrow)
+            if self.config.share_structure:
+                self.structures[key] = structure
+        if axis == "in" and align is None:  # per layer: its domain decides what can be seen
+            threshold = self._narrow(domain, sweep, structure)
+            if threshold:
+                if structure is not cached and domain.counts()[-self.config.probe_points:][0] < threshold:
+                    # the probe saw narrow counts: detect the rest of the axis without them
+                    above = AxisDomain(next(c for c in domain.counts() if c >= threshold),
+                                       domain.hi, domain.quantum)
+                    refit = self._probe(above, sweep, None)
+                    if refit.align <= 1 < structure.align:  # too few counts left to see it
+                        refit = self._probe(above, sweep, structure.align)
+                    structure = refit
+                    if self.config.share_structure:
+                        self.structures[key] = structure
+                steps = {**structure.steps, NARROW: Steps(domain.quantum, domain.hi % domain.quantum)}
+                structure = AxisStructure(structure.align, steps, threshold)
         return structure
 
     def _still_flat(self, structure: AxisStructure, domain: AxisDomain, sweep: Sweep) -> bool:
@@ -178,7 +201,45 @@ class LayerSampler:
         top, low = self.time(sweep, same[-1]), self.time(sweep, same[0])
         return abs(top - low) <= 2 * self._tol(top)
 
-    def _probe(self, domain: AxisDomain, sweep: Sweep, align: int | None) -> AxisStructure:
+    def _narrow(self, domain: AxisDomain, sweep: Sweep, structure: AxisStructure) -> int:
+        """Where a narrow regime at the low end of the axis ends (0: none): a candidate
+        threshold t (SamplingConfig.narrow_candidates) ends one when the counts below it
+        break the structure found above it, by twice the tolerance, in either way:
+
+        * both the count just below t and half of t cost more than t itself: within one
+          kernel more channels never cost less (ORT's 1x1 NCHWc convs with fewer input
+          channels than a block read the plain layout, at up to twice the cost);
+        * half of t costs less than t although the staircase puts both on one step
+          (ORT's 3x3 convs below a block: linear in the count, no step).
+
+        A drop from the count just below t alone is an alignment effect, not a narrow
+        regime. Each candidate costs up to three timings, at low counts where timings
+        are cheap; the largest threshold found wins. A narrow regime found where there is
+        none costs only a few more timings: its counts are then sampled like any regime."""
+        counts = domain.counts()
+        found = 0
+        for t in self.config.narrow_candidates:
+            if not counts[0] < t <= counts[-1]:
+                continue
+            above = next(c for c in counts if c >= t)
+            below = [max((c for c in counts if c <= b), default=0) for b in (t - 1, t // 2)]
+            if min(below) < t // 4 or above - t > t // 4:
+                continue  # no counts close enough to t on one side
+            top = self.time(sweep, above)
+            tol = 2 * self._tol(top)
+            if all(self.time(sweep, b) > top + tol for b in below):
+                found = t
+                continue
+            half = below[1]
+            regime = structure.regime(half)
+            steps = structure.steps.get(regime)
+            if steps is not None and regime == structure.regime(above) \
+                    and steps.index(half) == steps.index(above) and self.time(sweep, half) < top - tol:
+                found = t
+        return found
+
+    def _probe(self, domain: AxisDomain, sweep: Sweep, align: int | None,
+               narrow: int = 0) -> AxisStructure:
         """Probe consecutive counts at the top of the axis, and low on it where a step is
         a larger share of the latency; where neither shows a step, widen 4x at a 4x
         stride until one does or the window covers the axis."""
@@ -192,7 +253,8 @@ class LayerSampler:
         for window in windows:
             values = [self.time(sweep, c) for c in window]
             if align is not None:
-                structure, resolved = _structure_for_align(window, values, align, self.config), True
+                structure, resolved = _structure_for_align(window, values, align, self.config,
+                                                           narrow, domain), True
             else:
                 structure, resolved = detect_axis(window, values, self.config.rel_tol,
                                                   self.config.abs_tol)
@@ -201,6 +263,8 @@ class LayerSampler:
                 best, best_score = structure, score
             if score > 1:
                 return structure
+        if align is None and best is not None and best.align > 1:
+            return self._widen_aligned(counts, sweep, best, domain.quantum)
         stride = 4
         descending = counts[::-1]
         while align is None and len(descending[::stride]) >= 3 and stride <= len(counts) // 3:
@@ -214,6 +278,30 @@ class LayerSampler:
                 break
             stride *= 4
         return best
+
+    def _widen_aligned(self, counts: list[int], sweep: Sweep, dense: AxisStructure,
+                       quantum: int) -> AxisStructure:
+        """The dense window found an alignment but no step among its aligned counts (too
+        few of them to show one): widen over aligned counts only, 4x at a time, keeping
+        the alignment and the misaligned regime the dense window found. (A wide window
+        at a coarse stride holds aligned counts only, and would otherwise be read as an
+        axis without regimes, pricing every misaligned count at the aligned kernel.)"""
+        align = dense.align
+        aligned = [c for c in counts[::-1] if c % align == 0]
+        n = self.config.probe_points
+        stride = 1
+        while len(aligned[::stride]) >= 3:
+            window = aligned[::stride][:n][::-1]
+            values = [self.time(sweep, c) for c in window]
+            fit = fit_regime(window, values, self.config.rel_tol, self.config.abs_tol)
+            if fit is not None and fit.resolved:
+                structure = AxisStructure(align, {**dense.steps, ALIGNED: fit.steps})
+                if _resolution(structure, quantum) > 1:
+                    return structure
+            if len(window) >= len(aligned[::stride]):
+                break
+            stride *= 4
+        return dense
 
     # ------------------------------------------------------------- levels
     def _on_sweep(self, sweep: Sweep, counts: list[int]) -> list[tuple[int, float]]:
@@ -251,10 +339,12 @@ class LayerSampler:
     def _grid(self) -> None:
         s = self.surface
         for r, ref in s.refs_in.items():
-            counts = regime_counts(s.domain_in, AxisStructure(s.align_in, {}), r) if s.domain_in.free else [ref]
+            counts = (regime_counts(s.domain_in, AxisStructure(s.align_in, {}, s.narrow_in), r)
+                      if s.domain_in.free else [ref])
             s.grid_in[r] = _knots(counts, ref)
         for q, ref in s.refs_out.items():
-            counts = regime_counts(s.domain_out, AxisStructure(s.align_out, {}), q) if s.domain_out.free else [ref]
+            counts = (regime_counts(s.domain_out, AxisStructure(s.align_out, {}, s.narrow_out), q)
+                      if s.domain_out.free else [ref])
             s.grid_out[q] = _knots(counts, ref)
         for r, knots_in in s.grid_in.items():
             for q, knots_out in s.grid_out.items():
@@ -299,12 +389,24 @@ def _knots(counts: list[int], ref: int) -> list[int]:
     return sorted(set([lo, mid, ref]))
 
 
-def _structure_for_align(counts, values, align: int, config: SamplingConfig) -> AxisStructure:
-    """Steps of each regime of an axis whose alignment is already known."""
+def _structure_for_align(counts, values, align: int, config: SamplingConfig, narrow: int = 0,
+                         domain: AxisDomain | None = None) -> AxisStructure:
+    """Steps of each regime of an axis whose alignment (and narrow regime) is known."""
     counts = np.asarray(counts)
     values = np.asarray(values, dtype=float)
+    extra = {}
+    if narrow:
+        quantum, hi = (domain.quantum, domain.hi) if domain is not None else (1, 0)
+        extra = {NARROW: Steps(quantum, hi % quantum)}
+        keep = counts >= narrow
+        counts, values = counts[keep], values[keep]
+    structure = _fit_for_align(counts, values, align, config)
+    return AxisStructure(structure.align, {**structure.steps, **extra}, narrow)
+
+
+def _fit_for_align(counts, values, align: int, config: SamplingConfig) -> AxisStructure:
     if align <= 1:
-        steps = fit_steps(counts, values, config.rel_tol, config.abs_tol)
+        steps = fit_steps(counts, values, config.rel_tol, config.abs_tol) if len(counts) else None
         return AxisStructure(1, {ALL: steps or Steps(1)})
     aligned = counts % align == 0
     out = {}

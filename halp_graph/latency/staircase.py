@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ALL, ALIGNED, MISALIGNED = "all", "aligned", "misaligned"
+ALL, ALIGNED, MISALIGNED, NARROW = "all", "aligned", "misaligned", "narrow"
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,18 @@ class Steps:
 
 @dataclass(frozen=True)
 class AxisStructure:
-    """How one count axis behaves: its alignment (1: no regimes) and each regime's steps."""
+    """How one count axis behaves: its alignment (1: no regimes), each regime's steps, and
+    where a narrow regime ends: counts below `narrow` (0: none) run a kernel of their own
+    whatever their alignment (ORT: a conv with fewer input channels than its NCHWc block
+    reads the plain layout directly, and can cost more than a wider aligned count)."""
 
     align: int
     steps: dict[str, Steps]
+    narrow: int = 0
 
     def regime(self, count: int) -> str:
+        if count < self.narrow:
+            return NARROW
         if self.align <= 1:
             return ALL
         return ALIGNED if count % self.align == 0 else MISALIGNED
@@ -60,11 +66,15 @@ class AxisStructure:
         return list(self.steps)
 
     def to_json(self) -> dict:
-        return {"align": self.align, "steps": {r: s.to_json() for r, s in self.steps.items()}}
+        out = {"align": self.align, "steps": {r: s.to_json() for r, s in self.steps.items()}}
+        if self.narrow:
+            out["narrow"] = self.narrow
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> "AxisStructure":
-        return cls(int(data["align"]), {r: Steps.from_json(s) for r, s in data["steps"].items()})
+        return cls(int(data["align"]), {r: Steps.from_json(s) for r, s in data["steps"].items()},
+                   int(data.get("narrow", 0)))
 
 
 def tolerance(values, rel_tol: float, abs_tol: float) -> np.ndarray:

@@ -14,7 +14,9 @@ If latency is any bilinear function a + b*u(ci) + c*v(co) + d*u(ci)*v(co) of two
 staircases u and v, which is what tiled kernels with a fixed overhead give, this
 reproduces it exactly; on the sweeps themselves it returns the measured steps. Each axis
 may have two regimes (aligned and misaligned counts, see staircase.py); each pair of
-regimes has its own sweeps and grid, because a misaligned count runs another kernel.
+regimes has its own sweeps and grid, because a misaligned count runs another kernel. An
+axis may also have a *narrow* regime (counts below a threshold, whatever their
+alignment), priced the same way.
 
 A depthwise layer has one free count (co = multiplier * ci): its surface is one sweep.
 """
@@ -74,6 +76,8 @@ class Surface:
     multiplier: int = 1
     align_in: int = 1
     align_out: int = 1
+    narrow_in: int = 0  # counts below run their own kernel (staircase.AxisStructure)
+    narrow_out: int = 0
     steps_in: dict[str, dict[str, Steps]] = field(default_factory=dict)  # [out regime][in regime]
     steps_out: dict[str, dict[str, Steps]] = field(default_factory=dict)  # [in regime][out regime]
     refs_in: dict[str, int] = field(default_factory=dict)
@@ -87,16 +91,16 @@ class Surface:
 
     # ------------------------------------------------------------ regimes
     def regime_in(self, ci: int) -> str:
-        return AxisStructure(self.align_in, {}).regime(ci)
+        return AxisStructure(self.align_in, {}, self.narrow_in).regime(ci)
 
     def regime_out(self, co: int) -> str:
-        return AxisStructure(self.align_out, {}).regime(co)
+        return AxisStructure(self.align_out, {}, self.narrow_out).regime(co)
 
     def in_structure(self, out_regime: str) -> AxisStructure:
-        return AxisStructure(self.align_in, self.steps_in.get(out_regime, {}))
+        return AxisStructure(self.align_in, self.steps_in.get(out_regime, {}), self.narrow_in)
 
     def out_structure(self, in_regime: str) -> AxisStructure:
-        return AxisStructure(self.align_out, self.steps_out.get(in_regime, {}))
+        return AxisStructure(self.align_out, self.steps_out.get(in_regime, {}), self.narrow_out)
 
     # ------------------------------------------------------------- sweeps
     def column(self, out_regime: str, in_regime: str) -> Staircase | None:
@@ -176,6 +180,8 @@ class Surface:
             "domain": {"in": self.domain_in.to_json(), "out": self.domain_out.to_json()},
             "tied": self.tied, "multiplier": self.multiplier,
             "align": {"in": self.align_in, "out": self.align_out},
+            **({"narrow": {"in": self.narrow_in, "out": self.narrow_out}}
+               if self.narrow_in or self.narrow_out else {}),
             "steps": {"in": {q: {r: s.to_json() for r, s in d.items()} for q, d in self.steps_in.items()},
                       "out": {r: {q: s.to_json() for q, s in d.items()} for r, d in self.steps_out.items()}},
             "refs": {"in": self.refs_in, "out": self.refs_out},
@@ -190,6 +196,8 @@ class Surface:
             domain_out=AxisDomain.from_json(data["domain"]["out"]),
             tied=bool(data.get("tied", False)), multiplier=int(data.get("multiplier", 1)),
             align_in=int(data["align"]["in"]), align_out=int(data["align"]["out"]),
+            narrow_in=int(data.get("narrow", {}).get("in", 0)),
+            narrow_out=int(data.get("narrow", {}).get("out", 0)),
             steps_in={q: {r: Steps.from_json(s) for r, s in d.items()} for q, d in steps.get("in", {}).items()},
             steps_out={r: {q: Steps.from_json(s) for q, s in d.items()} for r, d in steps.get("out", {}).items()},
             refs_in={k: int(v) for k, v in data["refs"]["in"].items()},
@@ -200,18 +208,19 @@ class Surface:
 
     def edges_in(self, out_regime: str | None = None) -> list[int]:
         """Largest input count of every latency step (the counts worth keeping)."""
-        return self._edges(self.domain_in, self.align_in,
-                           self.steps_in.get(out_regime or next(iter(self.steps_in), ALL), {}))
+        return self._edges(self.domain_in, AxisStructure(
+            self.align_in, self.steps_in.get(out_regime or next(iter(self.steps_in), ALL), {}),
+            self.narrow_in))
 
     def edges_out(self, in_regime: str | None = None) -> list[int]:
-        return self._edges(self.domain_out, self.align_out,
-                           self.steps_out.get(in_regime or next(iter(self.steps_out), ALL), {}))
+        return self._edges(self.domain_out, AxisStructure(
+            self.align_out, self.steps_out.get(in_regime or next(iter(self.steps_out), ALL), {}),
+            self.narrow_out))
 
     @staticmethod
-    def _edges(domain: AxisDomain, align: int, steps: dict[str, Steps]) -> list[int]:
-        structure = AxisStructure(align, steps)
+    def _edges(domain: AxisDomain, structure: AxisStructure) -> list[int]:
         edges = set()
-        for regime, st in steps.items():
+        for regime, st in structure.steps.items():
             last: dict[int, int] = {}
             for c in regime_counts(domain, structure, regime):
                 last[st.index(c)] = c

@@ -24,22 +24,49 @@ def law(ci: int, co: int, scale: float = 1.0) -> float:
 
 
 class FakeBackend(Backend):
+    """Times layers by `law`. Whole models cost `dense_ms`, or, given `in_context`, what a
+    device would charge inside the model: `in_context` times the sum of its layers' law
+    plus `fixed_ms` (a layer costs more in context than alone, by a known factor), and
+    then models can also be run one by one (`runner`), as calibration needs."""
+
     name = "fake"
 
-    def __init__(self, target=None, dense_ms: float = 1.0):
+    def __init__(self, target=None, dense_ms: float = 1.0, in_context: float | None = None,
+                 fixed_ms: float = 0.5):
         super().__init__(target)
         self.calls: list[tuple[str, int, int]] = []
         self.dense_ms = dense_ms
+        self.in_context = in_context
+        self.fixed_ms = fixed_ms
+        self.models_run = 0
 
     def fingerprint(self) -> dict:
         return {"backend": "fake", "versions": {"fake": "1"}, "provider": None,
                 "device": "deterministic law", "threads": 1, "precision": "fp32"}
 
+    @staticmethod
+    def layer_ms(spec, ci, co) -> float:
+        scale = math.prod(d for i, d in enumerate(spec.output.shape) if i not in (0, spec.output.channel_axis)) / 64
+        return law(ci, co, max(scale, 0.01))
+
     def time_layer(self, spec, ci, co, config=None) -> Timing:
         self.calls.append((spec.signature_key(), ci, co))
-        scale = math.prod(d for i, d in enumerate(spec.output.shape) if i not in (0, spec.output.channel_axis)) / 64
-        ms = law(ci, co, max(scale, 0.01))
+        ms = self.layer_ms(spec, ci, co)
         return Timing(ms, ms * 0.98, 10, 0.0)
 
+    def model_ms(self, model) -> float:
+        from halp_graph.graph import analyze
+        from halp_graph.latency.subgraph import layer_specs
+        specs = layer_specs(analyze(model), batch=1).values()
+        return self.fixed_ms + self.in_context * sum(self.layer_ms(s, s.full_in, s.full_out) for s in specs)
+
     def time_model(self, model, config=None) -> Timing:
-        return Timing(self.dense_ms, self.dense_ms * 0.98, 10, 0.0)
+        ms = self.dense_ms if self.in_context is None else self.model_ms(model)
+        return Timing(ms, ms * 0.98, 10, 0.0)
+
+    def runner(self, model):
+        if self.in_context is None:
+            return super().runner(model)
+        ms = self.model_ms(model)
+        self.models_run += 1
+        return lambda: ms

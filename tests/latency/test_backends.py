@@ -13,6 +13,7 @@ from halp_graph.errors import BackendUnavailable
 from halp_graph.graph import analyze, from_proto
 from halp_graph.latency import build_lut, get_target, measure_interleaved, measure_model
 from halp_graph.latency.backends import EstimateWarning, availability, open_backend, unavailable_reason
+from halp_graph.latency.calibrate import CalibrationConfig
 from halp_graph.latency.sampler import QUICK_SAMPLING
 from halp_graph.latency.subgraph import layer_specs
 from halp_graph.latency.timing import QUICK, QUICK_MODEL
@@ -41,13 +42,25 @@ def test_onnxruntime_times_layers_and_models(tiny):
 
 def test_onnxruntime_builds_a_lut_that_covers_the_model(tiny):
     target = get_target("cpu")
-    lut = build_lut(tiny, target, sampling=QUICK_SAMPLING, timing=QUICK, model_timing=QUICK_MODEL)
+    lut = build_lut(tiny, target, sampling=QUICK_SAMPLING, timing=QUICK, model_timing=QUICK_MODEL,
+                    calibration=CalibrationConfig(plans=4, rounds=2, runs_per_round=1))
     groups = analyze(tiny)
     assert lut.covers(groups) and not lut.is_estimate
     cost = lut.cost_model(groups)
     assert cost.dense_cost() > 0
     for group in groups.prunable():
         assert cost.candidate_counts(group)[-1] == group.size
+    record = lut.record_for(groups)
+    assert record.calibration["plans"] == 4 and len(record.calibration["weights"]) == 4
+    # the dense model's kernels, profiled in context, map back to the model's own nodes
+    names = {node.name for node in tiny.proto.graph.node}
+    assert record.context["nodes"] and set(record.context["nodes"]) <= names
+    assert all(ms >= 0 for ms in record.context["nodes"].values())
+
+
+def test_profiler_inflation_is_about_a_microsecond():
+    backend = open_backend(get_target("cpu"))
+    assert 0.0 <= backend.profiler_inflation_ms() < 0.005
 
 
 def test_thread_clock_is_refused_for_multithreaded_runs():

@@ -108,3 +108,65 @@ def test_surface_round_trips_through_json():
 def test_removed_layer_costs_nothing():
     surface, _, _ = sample(32, 32, config=QUICK_SAMPLING)
     assert surface(0, 32) == 0.0 and surface(32, 0) == 0.0
+
+
+def test_alignment_survives_a_wider_probe():
+    """A depthwise layer whose aligned counts ramp gently (no step within the dense
+    window) while misaligned counts run a kernel ten times slower: widening the probe
+    over aligned counts must keep the alignment, or every aligned count would be priced
+    at the misaligned kernel (seen on ORT's 5x5 stride-2 depthwise convs)."""
+    def law_dw(c):
+        return 0.02 + 0.0002 * c if c % 4 == 0 else 0.5 + 0.002 * c
+
+    surface = LayerSampler(AxisDomain(1, 144), AxisDomain(1, 144),
+                           lambda a, b: law_dw(a), SamplingConfig(), tied=True).run()
+    assert surface.align_in == 4
+    error = {c: abs(surface(c, c) - law_dw(c)) / law_dw(c) for c in range(1, 145)}
+    assert max(error.values()) < 0.05
+
+
+def narrow_law(ci, co):
+    """The fake law, except that fewer than 16 input channels run a kernel of their own
+    that costs more than 16 aligned channels do (ORT's NCHWc conv reading plain input)."""
+    if ci < 16:
+        return 0.02 + 0.0012 * ci * np.ceil(co / 16)
+    return law(ci, co)
+
+
+@pytest.mark.parametrize("ci,co", [(64, 256), (256, 64), (16, 96)])
+def test_narrow_regime_is_detected_and_priced(ci, co):
+    calls = []
+
+    def measure(a, b):
+        calls.append((a, b))
+        return narrow_law(a, b)
+
+    surface = LayerSampler(AxisDomain(1, ci), AxisDomain(1, co), measure, SamplingConfig(),
+                           family="conv").run()
+    assert surface.narrow_in == 16
+    assert surface.regime_in(15) == "narrow" and surface.regime_in(16) != "narrow"
+    pairs = [(a, b) for a in range(1, 16) for b in range(1, co + 1, 7)]
+    worst = max(abs(surface(a, b) - narrow_law(a, b)) / narrow_law(a, b) for a, b in pairs)
+    assert worst < 0.1
+    again = Surface.from_json(surface.to_json(), dict(surface.points))
+    assert again.narrow_in == 16 and again(13, 50) == surface(13, 50)
+
+
+def test_no_narrow_regime_where_low_counts_are_cheaper():
+    surface, _, _ = sample(64, 64)
+    assert surface.narrow_in == 0
+    assert "narrow" not in surface.to_json()
+
+
+def test_narrow_regime_that_is_cheaper_than_its_step():
+    """Below 16 input channels a 3x3 conv runs a kernel linear in the count, while from
+    16 on it steps every 16: 8 channels cost half of 16 although one step holds both."""
+    def law3(ci, co):
+        return (0.001 * ci if ci < 16 else 0.016 * np.ceil(ci / 16)) * np.ceil(co / 16) + 0.002
+
+    surface = LayerSampler(AxisDomain(1, 128), AxisDomain(1, 128), lambda a, b: law3(a, b),
+                           SamplingConfig(), family="conv3").run()
+    assert surface.narrow_in == 16
+    worst = max(abs(surface(a, b) - law3(a, b)) / law3(a, b)
+                for a in range(1, 129) for b in range(1, 129, 5) if a % 4 == 0 or a < 16)
+    assert worst < 0.05

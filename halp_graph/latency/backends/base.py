@@ -52,6 +52,12 @@ class Backend(abc.ABC):
         analytic estimate) sample densely instead."""
         return config
 
+    def context_costs(self, model: LoadedModel) -> dict:
+        """What `model` spends in context outside its layers' own kernels, where the
+        backend can tell: {"conversions": {tensor: ms}, "nodes": {node: ms}} (see
+        ort_profile.context_from_profile); the default knows nothing."""
+        return {}
+
     def runner(self, model: LoadedModel):
         """A callable that runs `model` once and returns its latency in ms (for
         interleaved comparisons); backends that cannot run models one by one raise."""

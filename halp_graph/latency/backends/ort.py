@@ -7,8 +7,9 @@ the graph and not Python's allocation of result arrays. Graph optimisations stay
 default (all), so the layer runs fused exactly as it does inside the full model.
 
 On the CPU provider a layer's time leaves out two things it does not pay inside the
-model: the layout conversions at the edges of the cut (measured with the profiler, see
-ort_profile.py) and the fixed cost of a session run (measured once on an empty graph).
+model: the layout conversions at the edges of the cut (measured with the profiler, less
+the microsecond or so the profiler adds to each kernel, see ort_profile.py) and the
+fixed cost of a session run (measured once on an empty graph).
 What is left is the layer's own cost, so that a layer removed from the model saves
 exactly that, and a plan's savings add up. Single-threaded CPU runs are timed on the
 calling thread's CPU clock (timing.py), which a busy machine does not inflate.
@@ -22,7 +23,8 @@ from ...graph.capture_onnx import LoadedModel
 from ..subgraph import LayerSpec
 from ..timing import DEFAULT, MODEL, Timing, TimingConfig, clocked, measure
 from .base import Backend, cpu_model, missing_module
-from .ort_profile import kernel_times, layout_ms
+from .ort_profile import (context_from_profile, kernel_times, layout_ms, profile_nodes,
+                          profiler_inflation)
 
 
 class OrtBackend(Backend):
@@ -45,6 +47,7 @@ class OrtBackend(Backend):
         import onnxruntime as ort
         self._ort = ort
         self._overhead: float | None = None
+        self._inflation: float | None = None
 
     def fingerprint(self) -> dict:
         device = cpu_model()
@@ -58,11 +61,14 @@ class OrtBackend(Backend):
     def on_cpu(self) -> bool:
         return self.target.provider == "CPUExecutionProvider"
 
-    def session(self, model_bytes_or_path, profile_prefix: str | None = None):
+    def session(self, model_bytes_or_path, profile_prefix: str | None = None,
+                optimized_path: str | None = None):
         opts = self._ort.SessionOptions()
         if profile_prefix:
             opts.enable_profiling = True
             opts.profile_file_prefix = profile_prefix
+        if optimized_path:
+            opts.optimized_model_filepath = optimized_path
         opts.intra_op_num_threads = self.target.threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = self._ort.ExecutionMode.ORT_SEQUENTIAL
@@ -77,8 +83,29 @@ class OrtBackend(Backend):
         timing = measure(self._bound_run(self.session(model), feeds), self.timing(config))
         if not self.on_cpu:
             return timing
-        layout = layout_ms(kernel_times(self._ort, self.session, model, feeds))
+        layout = layout_ms(kernel_times(self._ort, self.session, model, feeds,
+                                        inflation_ms=self.profiler_inflation_ms()))
         return _less(timing, self.run_overhead_ms() + layout, layout)
+
+    def profiler_inflation_ms(self) -> float:
+        """What the profiler adds to each kernel's time, measured once on a chain of 16
+        small element-wise kernels timed with and without it."""
+        if self._inflation is None:
+            from onnx import TensorProto, helper
+            n, shape = 16, [1, 16384]
+            nodes = [helper.make_node("Neg", [f"t{i}" if i else "x"], [f"t{i + 1}" if i < n - 1 else "y"])
+                     for i in range(n)]
+            graph = helper.make_graph(nodes, "chain",
+                                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+            opsets = [helper.make_opsetid("", 13)]
+            model = helper.make_model(graph, opset_imports=opsets,
+                                      ir_version=helper.find_min_ir_version_for(opsets)).SerializeToString()
+            feeds = {"x": np.ones(shape, np.float32)}
+            timed = measure(self._bound_run(self.session(model), feeds), self.timing(DEFAULT)).median_ms
+            self._inflation = profiler_inflation(self._ort, self.session, timed - self.run_overhead_ms(),
+                                                 model, feeds, n)
+        return self._inflation
 
     def run_overhead_ms(self) -> float:
         """The cost of a session run that computes nothing (an Identity on one float)."""
@@ -98,6 +125,32 @@ class OrtBackend(Backend):
     def time_model(self, model: LoadedModel, config: TimingConfig = MODEL) -> Timing:
         sess, feeds = self._model_session(model)
         return measure(self._bound_run(sess, feeds), self.timing(config))
+
+    def context_costs(self, model: LoadedModel) -> dict:
+        """The dense model's kernels in context (ort_profile.context_from_profile): the
+        layout conversions ORT inserts between blocked and plain kernels, and what the
+        ops outside any layer cost (pooling, unfused element-wise ops), which the layer
+        tables do not see. Empty off the CPU provider and for models over 2 GB."""
+        if not self.on_cpu or model.has_external_data or model.proto.ByteSize() >= 2**31 - 1:
+            return {}
+        import os
+        import tempfile
+
+        import onnx
+
+        from ...testing import random_inputs
+
+        feeds = random_inputs(model, batch=self.target.batch, seed=0)
+        with tempfile.TemporaryDirectory(prefix="halp_ort_context_") as tmp:
+            optimized = os.path.join(tmp, "optimized.onnx")
+
+            def factory(m, profile_prefix=None):
+                return self.session(m, profile_prefix, optimized_path=optimized)
+
+            nodes = profile_nodes(self._ort, factory, model.proto.SerializeToString(), feeds,
+                                  runs=20, skip=5)
+            graph = onnx.load(optimized, load_external_data=False).graph
+        return context_from_profile(nodes, graph, model.proto.graph, self.profiler_inflation_ms())
 
     def runner(self, model: LoadedModel):
         sess, feeds = self._model_session(model)
