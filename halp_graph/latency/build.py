@@ -20,8 +20,8 @@ import time
 from typing import Callable
 
 from .. import __version__
-from ..graph import analyze, load_model
-from ..graph.capture_onnx import LoadedModel, from_proto
+from ..graph import analyze, as_loaded
+from ..graph.capture_onnx import LoadedModel
 from .backends import open_backend
 from .calibrate import CalibrationConfig, calibrate
 from .domains import layer_domains
@@ -47,7 +47,7 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
               calibration: CalibrationConfig | None = CalibrationConfig()) -> LatencyLUT:
     """Measure `model` (a path, ModelProto or LoadedModel) on `target` into a LUT."""
     started = time.monotonic()
-    loaded = _load(model)
+    loaded = as_loaded(model)
     groups = analyze(loaded)
     specs = layer_specs(groups, batch=target.batch)
     backend = backend or open_backend(target)
@@ -163,14 +163,6 @@ def _seed_cache(lut: LatencyLUT) -> dict:
 def _signature_key(signature: dict) -> str:
     from .subgraph import digest
     return digest(signature)
-
-
-def _load(model) -> LoadedModel:
-    if isinstance(model, LoadedModel):
-        return model
-    if isinstance(model, (str, os.PathLike)):
-        return load_model(model)
-    return from_proto(model)
 
 
 def _model_name(model: LoadedModel) -> str:

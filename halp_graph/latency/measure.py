@@ -9,22 +9,11 @@ fair even where absolute numbers drift.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from ..graph import load_model
-from ..graph.capture_onnx import LoadedModel, from_proto
+from ..graph import as_loaded
 from .backends import open_backend
 from .timing import MODEL, Timing, TimingConfig
-
-
-def as_loaded(model) -> LoadedModel:
-    if isinstance(model, LoadedModel):
-        return model
-    if isinstance(model, (str, os.PathLike)):
-        return load_model(model)
-    return from_proto(model)
 
 
 def measure_model(model, target, config: TimingConfig = MODEL, backend=None) -> Timing:

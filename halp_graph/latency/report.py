@@ -122,7 +122,7 @@ def plot_sweep(lut: LatencyLUT, entry: LutEntry, axis: str, ax) -> None:
             label="LUT model" + (f" (multiples of {align})" if align > 1 else ""))
     if rest:
         ax.plot(rest, [s(*pair(c)) for c in rest], ":", lw=0.8, color="tab:green",
-                label=f"LUT model (other counts)")
+                label="LUT model (other counts)")
     timed = sorted((p[0] if axis == "in" else p[1], v) for p, v in s.points.items()
                    if p == pair(p[0] if axis == "in" else p[1]))
     if timed:
