@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -15,11 +16,11 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tiny_models import DigitsNet, digits_tensors
 
 
-def run(rank: int, world: int, port: int, out_dir: str, soft_masks: bool) -> None:
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
+def run(rank: int, world: int, out_dir: str, soft_masks: bool) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    # A file store in the test's own directory: no TCP port to race other tests for.
+    store = os.path.join(out_dir, "rendezvous")
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
         from halp_graph.torch import HALPPruner
 
@@ -57,8 +58,16 @@ def run(rank: int, world: int, port: int, out_dir: str, soft_masks: bool) -> Non
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
             json.dump({"plans": plans, "shapes": shapes, "checksum": checksum, "scores": scores,
                        "local_scores_differ": local_differ}, f)
+        # Neither rank tears the group down while the other may still be using it.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
+    # torch 2.13's gloo sometimes aborts in a C++ destructor at interpreter exit ("terminate
+    # called without an active exception"), after everything above has finished and been
+    # written. Leave without running those destructors so the test sees the run's outcome.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _local_scores_differ(pruner) -> bool:

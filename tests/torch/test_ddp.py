@@ -4,7 +4,6 @@ own data shard, end with identical plans, saliencies and slim weights."""
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 import torch.multiprocessing as mp
@@ -12,15 +11,9 @@ import torch.multiprocessing as mp
 import ddp_worker
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("soft_masks", [False, True])
 def test_two_rank_gloo_run_gives_every_rank_the_same_plan(tmp_path, soft_masks):
-    mp.spawn(ddp_worker.run, args=(2, free_port(), str(tmp_path), soft_masks), nprocs=2, join=True)
+    mp.spawn(ddp_worker.run, args=(2, str(tmp_path), soft_masks), nprocs=2, join=True)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert len(ranks[0]["plans"]) == 4
     assert ranks[0]["plans"] == ranks[1]["plans"]
