@@ -85,6 +85,7 @@ class LutCostModel:
         self._sizes = {g.id: g.size for g in groups}
         self._cache: dict[tuple[str, int, int], float] = {}
         self._candidates: dict[str, list[int]] = {}
+        self._touching_cache: dict[str, list[Layer]] | None = None
 
     def layer_cost(self, layer: Layer, kept_in: int, kept_out: int) -> float:
         if kept_in <= 0 or kept_out <= 0:
@@ -145,8 +146,13 @@ class LutCostModel:
         return sorted(keep)
 
     def _touching(self, group: Group) -> list[Layer]:
-        return [layer for layer in self.groups.layers
-                if group.id in layer.input_groups() or group.id in layer.output_groups()]
+        if self._touching_cache is None:
+            touching: dict[str, list[Layer]] = {}
+            for layer in self.groups.layers:
+                for gid in dict.fromkeys([*layer.input_groups(), *layer.output_groups()]):
+                    touching.setdefault(gid, []).append(layer)
+            self._touching_cache = touching
+        return self._touching_cache.get(group.id, [])
 
 
 def _owners(groups: GroupSet) -> dict[str, str]:

@@ -18,6 +18,7 @@ linearly in the step index (latency grows steadily from step to step).
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -223,12 +224,27 @@ class Staircase:
             levels = isotonic(levels)
         self.indices = np.array(keys, dtype=float)
         self.levels = levels
+        self._keys = [float(k) for k in keys]
+        self._values = [float(v) for v in levels]
+        self._memo: dict[int, float] = {}
 
     def __call__(self, count: int) -> float:
-        k = float(self.steps.index(int(count)))
-        if len(self.indices) == 1:
-            return float(self.levels[0])
-        return float(np.interp(k, self.indices, self.levels))
+        count = int(count)
+        value = self._memo.get(count)
+        if value is None:
+            value = self._memo[count] = self._interpolate(float(self.steps.index(count)))
+        return value
+
+    def _interpolate(self, k: float) -> float:
+        """np.interp at one point, in plain Python (called per count, far cheaper)."""
+        keys, values = self._keys, self._values
+        if k <= keys[0]:
+            return values[0]
+        if k >= keys[-1]:
+            return values[-1]
+        i = bisect.bisect_right(keys, k) - 1
+        t = (k - keys[i]) / (keys[i + 1] - keys[i])
+        return values[i] + t * (values[i + 1] - values[i])
 
     def measured_steps(self) -> set[int]:
         return set(int(k) for k in self.indices)

@@ -23,6 +23,8 @@ A depthwise layer has one free count (co = multiplier * ci): its surface is one 
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -143,24 +145,37 @@ class Surface:
         column, row = self.column(q, r), self.row(r, q)
         if column is None or row is None:
             return self._nearest_point(ci, co)
-        knots_in = self.grid_in.get(r) or [self.refs_in[r]]
-        knots_out = self.grid_out.get(q) or [self.refs_out[q]]
-        values = np.empty((len(knots_in), len(knots_out)))
-        for i, a in enumerate(knots_in):
-            for j, b in enumerate(knots_out):
-                if a == self.refs_in[r]:
-                    values[i, j] = row(b)
-                elif b == self.refs_out[q]:
-                    values[i, j] = column(a)
-                else:
-                    values[i, j] = self.points.get((a, b), np.nan)
-        if np.isnan(values).any():  # a grid point was never measured: fall back to rank one
+        knots_in, knots_out, values = self._grid(r, q, column, row)
+        if values is None:  # a grid point was never measured: fall back to rank one
             return column(ci) * row(co) / max(row(self.refs_out[q]), 1e-12)
         i, lam = _cell(ci, knots_in, column)
         j, mu = _cell(co, knots_out, row)
         i2, j2 = min(i + 1, len(knots_in) - 1), min(j + 1, len(knots_out) - 1)
-        return float((1 - lam) * (1 - mu) * values[i, j] + lam * (1 - mu) * values[i2, j]
-                     + (1 - lam) * mu * values[i, j2] + lam * mu * values[i2, j2])
+        return float((1 - lam) * (1 - mu) * values[i][j] + lam * (1 - mu) * values[i2][j]
+                     + (1 - lam) * mu * values[i][j2] + lam * mu * values[i2][j2])
+
+    def _grid(self, r: str, q: str, column: Staircase, row: Staircase):
+        """(knots_in, knots_out, values) of one regime pair's interpolation grid, values
+        None when a grid point was never measured (kept with the sweeps: the solver
+        evaluates a surface tens of thousands of times)."""
+        key = ("grid", r, q)
+        if key not in self._sweeps:
+            knots_in = self.grid_in.get(r) or [self.refs_in[r]]
+            knots_out = self.grid_out.get(q) or [self.refs_out[q]]
+            values = []
+            for a in knots_in:
+                line = []
+                for b in knots_out:
+                    if a == self.refs_in[r]:
+                        line.append(row(b))
+                    elif b == self.refs_out[q]:
+                        line.append(column(a))
+                    else:
+                        line.append(self.points.get((a, b), math.nan))
+                values.append(line)
+            complete = not any(math.isnan(v) for line in values for v in line)
+            self._sweeps[key] = (knots_in, knots_out, values if complete else None)
+        return self._sweeps[key]
 
     def _nearest_regime_in(self, ci: int) -> str:
         r = self.regime_in(ci)
@@ -233,7 +248,7 @@ def _cell(count: int, knots: list[int], sweep: Staircase) -> tuple[int, float]:
     latency (warped) rather than in raw counts."""
     if len(knots) == 1:
         return 0, 0.0
-    i = int(np.searchsorted(knots, count, side="right")) - 1
+    i = bisect.bisect_right(knots, count) - 1
     i = min(max(i, 0), len(knots) - 2)
     a, b = knots[i], knots[i + 1]
     sa, sb, sc = sweep(a), sweep(b), sweep(count)

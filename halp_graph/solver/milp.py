@@ -28,7 +28,10 @@ over budget by rounding is cut off and the program re-solved).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -265,11 +268,35 @@ def _run_highs(form: _Formulation, c: np.ndarray, time_limit: float):
                "mip_abs_gap": GAP_TOLERANCE, "mip_feasibility_tolerance": FEASIBILITY_TOLERANCE,
                "primal_feasibility_tolerance": FEASIBILITY_TOLERANCE, "threads": 1,
                "random_seed": 0}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _native_output_silenced():
         warnings.simplefilter("ignore", RuntimeWarning)  # "options passed to HiGHS verbatim"
         return milp(c, integrality=np.concatenate(form.program.integral),
                     bounds=(np.concatenate(form.program.lower), np.concatenate(form.program.upper)),
                     constraints=[LinearConstraint(a, lo, hi)], options=options)
+
+
+@contextlib.contextmanager
+def _native_output_silenced():
+    """Some HiGHS builds print debug lines from C++ straight to the process's stdout and
+    stderr ("HighsMipSolverData::transformNewIntegerFeasibleSolution ..."), past any
+    Python-level redirection; point both file descriptors at /dev/null while it runs."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    saved = []
+    try:
+        try:
+            with open(os.devnull, "w") as null:
+                for fd in (1, 2):
+                    saved.append((fd, os.dup(fd)))
+                    os.dup2(null.fileno(), fd)
+        except OSError:
+            pass  # no such descriptor (a daemon): nothing to silence
+        yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 def _bound(result, value_scale: float) -> float | None:
