@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("--scores", help="per-channel scores (.npz or JSON keyed by group id) instead of --saliency")
     p.add_argument("--method", choices=SOLVER_METHODS, default="exact",
                    help="exact knapsack (default) or HALP's greedy reference")
-    p.add_argument("--rounds", type=int, default=4, help="closed-loop rounds at most (default 4)")
+    p.add_argument("--rounds", type=int, default=6, help="closed-loop rounds at most (default 6)")
     p.add_argument("--report", help="write the report JSON (halp_graph.report/1) here")
     add_force(p)
     p.set_defaults(func=run)

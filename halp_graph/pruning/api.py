@@ -56,7 +56,7 @@ def check_goal(budget: float | None, latency_ms: float | None) -> tuple[float, b
 
 def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float | None = None,
           lut: str | None = None, saliency: str = "magnitude", calib=None, scores=None,
-          method: str = "exact", max_rounds: int = 4, tolerance: float = 0.02,
+          method: str = "exact", max_rounds: int = 6, tolerance: float = 0.02,
           time_limit: float = 20.0, measure_rounds: int = 10, progress: bool = False,
           log=None) -> PruneResult:
     """Prune `model` (path, ModelProto or LoadedModel) so that it runs within `budget`
