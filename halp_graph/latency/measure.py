@@ -37,20 +37,26 @@ def measure_interleaved(models: list, target, rounds: int = 15, runs_per_round: 
     backend = backend or open_backend(target)
     try:
         runners = [backend.runner(as_loaded(m)) for m in models]
-        samples: list[list[float]] = [[] for _ in models]
-        for run in runners:  # warm-up
-            for _ in range(2):
-                run()
-        for _ in range(rounds):
-            for i, run in enumerate(runners):
-                samples[i] += [run() for _ in range(runs_per_round)]
-        out = []
-        for s in samples:
-            arr = np.asarray(s)
-            med = float(np.median(arr))
-            q1, q3 = np.percentile(arr, [25, 75])
-            out.append(Timing(med, float(arr.min()), len(arr), float((q3 - q1) / med) if med else 0.0))
-        return out
+        return time_interleaved(runners, rounds, runs_per_round)
     finally:
         if own:
             backend.close()
+
+
+def time_interleaved(runners: list, rounds: int = 15, runs_per_round: int = 3) -> list[Timing]:
+    """measure_interleaved on runners already made (`backend.runner(model)`: a callable
+    that runs the model once and returns its time in ms), e.g. to reuse one across calls."""
+    samples: list[list[float]] = [[] for _ in runners]
+    for run in runners:  # warm-up
+        for _ in range(2):
+            run()
+    for _ in range(rounds):
+        for i, run in enumerate(runners):
+            samples[i] += [run() for _ in range(runs_per_round)]
+    out = []
+    for s in samples:
+        arr = np.asarray(s)
+        med = float(np.median(arr))
+        q1, q3 = np.percentile(arr, [25, 75])
+        out.append(Timing(med, float(arr.min()), len(arr), float((q3 - q1) / med) if med else 0.0))
+    return out

@@ -13,12 +13,14 @@ under the goal, else the fastest.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
-from ..graph.capture_onnx import LoadedModel
+from ..graph.capture_onnx import LoadedModel, as_loaded
 from ..graph.groups import GroupSet
-from ..latency import measure_interleaved
+from ..latency.backends import open_backend
+from ..latency.measure import time_interleaved
 from ..plan import PruningPlan
 from ..solver import make_plan, solve_problem
 
@@ -61,35 +63,70 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
     dense_pred = problem.dense_cost
     budget = goal * dense_pred if relative else goal
     rounds: list[Round] = []
-    for index in range(1, max_rounds + 1):
-        result = solve_problem(problem.with_budget(budget), method=method, time_limit=time_limit)
-        r = Round(index, budget, result.status, result.predicted_cost, result.objective,
-                  result.max_objective, result.solve_time_s, dict(result.counts),
-                  details={k: v for k, v in result.to_json().items() if k != "kept_counts"})
-        rounds.append(r)
-        if not result.feasible:
-            log(f"round {index}: no plan fits {budget:.2f} ms predicted ({result.message})")
-            break
-        r.plan = make_plan(groups, scores, result.counts)
-        r.model = rewrite(r.plan)
-        if not measurable:
-            r.achieved = result.predicted_cost / dense_pred if relative else result.predicted_cost
-            r.on_target = True
-            log(f"round {index}: predicted {result.predicted_cost:.2f} ms (not measurable here)")
-            break
-        start = time.perf_counter()
-        dense_t, pruned_t = measure_interleaved([model, r.model], target, rounds=measure_rounds)
-        r.measured_ms, r.measured_dense_ms = pruned_t.median_ms, dense_t.median_ms
-        r.achieved = r.measured_ms / r.measured_dense_ms if relative else r.measured_ms
-        r.on_target = goal * (1 - tolerance) <= r.achieved <= goal * (1 + OVER)
-        log(f"round {index}: solver budget {budget:.2f} ms, predicted {result.predicted_cost:.2f} ms, "
-            f"measured {r.measured_ms:.2f} ms of {r.measured_dense_ms:.2f} dense "
-            f"({_fmt(r.achieved, relative)} vs goal {_fmt(goal, relative)})"
-            f"{' on target' if r.on_target else ''} [{time.perf_counter() - start:.1f}s timing]")
-        if r.on_target:
-            break
-        budget = _next_budget(rounds, goal)
+    with _Timer(target, model) if measurable else contextlib.nullcontext() as timer:
+        for index in range(1, max_rounds + 1):
+            budget = _round(index, budget, rounds, problem, groups, scores, rewrite, timer, goal=goal,
+                            relative=relative, method=method, time_limit=time_limit,
+                            tolerance=tolerance, measure_rounds=measure_rounds, log=log)
+            if budget is None:
+                break
     return _choose(rounds, goal), rounds
+
+
+class _Timer:
+    """One backend and one warm session of the dense model for all rounds; each round's
+    pruned model is timed interleaved with it."""
+
+    def __init__(self, target, dense_model):
+        self.target, self.dense_model = target, dense_model
+
+    def __enter__(self):
+        self.backend = open_backend(self.target)
+        try:
+            self.dense = self.backend.runner(as_loaded(self.dense_model))
+        except BaseException:
+            self.backend.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.backend.close()
+
+    def measure(self, pruned, rounds: int):
+        return time_interleaved([self.dense, self.backend.runner(as_loaded(pruned))], rounds)
+
+
+def _round(index, budget, rounds, problem, groups, scores, rewrite, timer, *, goal, relative,
+           method, time_limit, tolerance, measure_rounds, log) -> float | None:
+    """Solve at `budget`, rewrite, measure; the next round's budget, or None to stop."""
+    dense_pred = problem.dense_cost
+    result = solve_problem(problem.with_budget(budget), method=method, time_limit=time_limit)
+    r = Round(index, budget, result.status, result.predicted_cost, result.objective,
+              result.max_objective, result.solve_time_s, dict(result.counts),
+              details={k: v for k, v in result.to_json().items() if k != "kept_counts"})
+    rounds.append(r)
+    if not result.feasible:
+        log(f"round {index}: no plan fits {budget:.2f} ms predicted ({result.message})")
+        return None
+    r.plan = make_plan(groups, scores, result.counts)
+    r.model = rewrite(r.plan)
+    if timer is None:
+        r.achieved = result.predicted_cost / dense_pred if relative else result.predicted_cost
+        r.on_target = True
+        log(f"round {index}: predicted {result.predicted_cost:.2f} ms (not measurable here)")
+        return None
+    start = time.perf_counter()
+    dense_t, pruned_t = timer.measure(r.model, measure_rounds)
+    r.measured_ms, r.measured_dense_ms = pruned_t.median_ms, dense_t.median_ms
+    r.achieved = r.measured_ms / r.measured_dense_ms if relative else r.measured_ms
+    r.on_target = goal * (1 - tolerance) <= r.achieved <= goal * (1 + OVER)
+    log(f"round {index}: solver budget {budget:.2f} ms, predicted {result.predicted_cost:.2f} ms, "
+        f"measured {r.measured_ms:.2f} ms of {r.measured_dense_ms:.2f} dense "
+        f"({_fmt(r.achieved, relative)} vs goal {_fmt(goal, relative)})"
+        f"{' on target' if r.on_target else ''} [{time.perf_counter() - start:.1f}s timing]")
+    if r.on_target:
+        return None
+    return _next_budget(rounds, goal)
 
 
 def _next_budget(rounds: list[Round], goal: float) -> float:
