@@ -148,10 +148,14 @@ def plot(rows) -> None:
     except ImportError:
         progress("matplotlib is not installed: no plot")
         return
-    models = sorted({r["model"] for r in rows})
-    fig, axes = plt.subplots(1, len(models), figsize=(4 * len(models), 3.6), squeeze=False)
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    ncols = min(3, len(models))
+    nrows = -(-len(models) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
     markers = {"HALP (exact)": "o", "uniform": "s", "global magnitude": "^", "global magnitude, round 16": "v"}
-    for ax, name in zip(axes[0], models):
+    for ax in axes.flat[len(models):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, models):
         for method, marker in markers.items():
             pts = [(r["latency x"], r["saliency kept"]) for r in rows
                    if r["model"] == name and r["method"] == method and isinstance(r["latency x"], float)]
@@ -162,6 +166,7 @@ def plot(rows) -> None:
         ax.set_ylabel("saliency kept")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
+    fig.suptitle("Saliency kept at the measured latency (ONNX Runtime CPU, 1 thread, batch 1)", fontsize=10)
     fig.tight_layout()
     path = out_path("prune_alternatives.png")
     fig.savefig(path, dpi=110)
