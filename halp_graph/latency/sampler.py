@@ -346,6 +346,7 @@ class LayerSampler:
             counts = (regime_counts(s.domain_out, AxisStructure(s.align_out, {}, s.narrow_out), q)
                       if s.domain_out.free else [ref])
             s.grid_out[q] = _knots(counts, ref)
+        s.invalidate()  # the surface keeps its interpolation grids with its sweeps
         for r, knots_in in s.grid_in.items():
             for q, knots_out in s.grid_out.items():
                 for a in knots_in:
