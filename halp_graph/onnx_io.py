@@ -67,15 +67,24 @@ def save_model(model: LoadedModel | onnx.ModelProto, path: str | os.PathLike, *,
             if os.path.exists(final_data) and not force:
                 raise OutputExistsError(f"{final_data}: already exists (pass --force to replace it)")
             if os.path.exists(os.path.join(tmpdir, data_name)):
+                _default_mode(os.path.join(tmpdir, data_name))
                 os.replace(os.path.join(tmpdir, data_name), final_data)
         else:
             onnx.save_model(proto, tmp_model)
+        _default_mode(tmp_model)
         os.replace(tmp_model, path)
     except OSError as exc:
         raise RewriteError(f"cannot write {path}: {exc}") from None
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     return path
+
+
+def _default_mode(path: str) -> None:
+    """The permissions a plain open() would give (some writers create private files)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def check_full(model: LoadedModel | onnx.ModelProto) -> None:

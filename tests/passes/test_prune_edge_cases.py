@@ -3,6 +3,8 @@ exporters produce (shared biases, no bias, external data, symbolic batch) surviv
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import onnx
 import pytest
@@ -86,6 +88,10 @@ def test_external_data_stays_external(tmp_path):
     save_model(pruned, out)
     assert (tmp_path / "out.onnx.data").exists()
     assert load_model(out).has_external_data
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("out.onnx", "out.onnx.data"):  # as open() would create them, not private
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_pass_declares_itself_and_reports_no_change_for_an_empty_plan():
