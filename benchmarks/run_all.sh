@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Every benchmark behind the README's figures, one after another, on a quiet machine.
 # Tables are printed and also kept in benchmarks/out/ (JSON, markdown, PNG).
-# About 4-5 hours on 2 cores; each script also has --quick for a smoke run.
+# About 2 hours on 2 cores (the zoo exports, when not cached, take longer); each script
+# also has --quick for a smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 mkdir -p benchmarks/out
+bash benchmarks/install_data.sh             # Debian's Fashion-MNIST, if missing (apt-get)
 run() { local script=$1; shift; echo "== $script $*"
         "$PY" "benchmarks/$script" "$@" 2>&1 | tee "benchmarks/out/${script%.py}.log"; }
 
-run groups_zoo.py --zoo all                 # issue 2: groups across the zoo, capture time
+run groups_zoo.py                           # issue 2: groups across the torchvision zoo, capture time
 run rewrite_coverage.py                     # issue 3: rewrite coverage, equivalence, half-pruned latency
 run lut_build_time.py                       # issue 4: LUT build time
 run latency_fidelity.py                     # issue 4: predicted vs measured latency
