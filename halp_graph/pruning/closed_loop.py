@@ -8,8 +8,8 @@ the measurement was, aiming just below the goal, or, once one round landed under
 window and one over it, interpolated between their budgets (latency moves in steps, so a
 plain rescale can hop back and forth over the window). A few rounds at most, every one
 reported. A round that lands inside the window is measured once more with new sessions
-of both models (a session's memory layout moves latency by a few percent) and judged on
-the mean of the two. The kept round is the best-scoring one inside the window, else the
+of both models (a new pair of sessions can time the same models a few percent apart)
+and judged on the mean of the two. The kept round is the best-scoring one inside the window, else the
 best one under the goal, else the fastest.
 """
 
@@ -98,8 +98,8 @@ class _Timer:
         return time_interleaved([self.dense, self.backend.runner(as_loaded(pruned))], rounds)
 
     def measure_fresh(self, pruned, rounds: int):
-        """The same with new sessions of both models: a session's memory layout moves its
-        latency by a few percent, which one pair of sessions cannot average out."""
+        """The same with new sessions of both models: a new pair of sessions can time the
+        same models a few percent differently, which one pair cannot average out."""
         dense = self.backend.runner(as_loaded(self.dense_model))
         return time_interleaved([dense, self.backend.runner(as_loaded(pruned))], rounds)
 
