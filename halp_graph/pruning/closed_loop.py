@@ -9,8 +9,8 @@ window and one over it, interpolated between their budgets (latency moves in ste
 plain rescale can hop back and forth over the window). A few rounds at most, every one
 reported. A round that lands inside the window is measured once more with new sessions
 of both models (a new pair of sessions can time the same models a few percent apart)
-and judged on the mean of the two. The kept round is the best-scoring one inside the window, else the
-best one under the goal, else the fastest.
+and judged on the mean of the two. The kept round is the best-scoring one inside the
+window, else the best one under the goal, else the fastest.
 """
 
 from __future__ import annotations
