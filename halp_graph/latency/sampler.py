@@ -325,7 +325,7 @@ class LayerSampler:
             model = Staircase(steps, self._on_sweep(sweep, counts))
             if mid in model.measured_steps():
                 continue
-            predicted = float(np.interp(mid, model.indices, model.levels))
+            predicted = model.at_step(mid)
             value = self.time(sweep, edges[mid])
             budget -= 1
             if abs(value - predicted) > self._tol(value, self.config.refine_tol):

@@ -222,32 +222,31 @@ class Staircase:
         levels = np.array([float(np.median(by_step[k])) for k in keys])
         if monotone and len(levels) > 1:
             levels = isotonic(levels)
-        self.indices = np.array(keys, dtype=float)
-        self.levels = levels
-        self._keys = [float(k) for k in keys]
-        self._values = [float(v) for v in levels]
+        self._keys = [float(k) for k in keys]  # measured step indices, ascending
+        self._levels = [float(v) for v in levels]
         self._memo: dict[int, float] = {}
 
     def __call__(self, count: int) -> float:
         count = int(count)
         value = self._memo.get(count)
         if value is None:
-            value = self._memo[count] = self._interpolate(float(self.steps.index(count)))
+            value = self._memo[count] = self.at_step(self.steps.index(count))
         return value
 
-    def _interpolate(self, k: float) -> float:
-        """np.interp at one point, in plain Python (called per count, far cheaper)."""
-        keys, values = self._keys, self._values
+    def at_step(self, k: float) -> float:
+        """The level at step index `k`: linear between measured steps, flat beyond them
+        (np.interp at one point, in plain Python: the solver calls this per count)."""
+        keys, levels = self._keys, self._levels
         if k <= keys[0]:
-            return values[0]
+            return levels[0]
         if k >= keys[-1]:
-            return values[-1]
+            return levels[-1]
         i = bisect.bisect_right(keys, k) - 1
         t = (k - keys[i]) / (keys[i + 1] - keys[i])
-        return values[i] + t * (values[i + 1] - values[i])
+        return levels[i] + t * (levels[i + 1] - levels[i])
 
     def measured_steps(self) -> set[int]:
-        return set(int(k) for k in self.indices)
+        return {int(k) for k in self._keys}
 
 
 def isotonic(values: np.ndarray) -> np.ndarray:
