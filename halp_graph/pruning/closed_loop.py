@@ -67,11 +67,39 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
     rounds: list[Round] = []
     with _Timer(target, model) if measurable else contextlib.nullcontext() as timer:
         for index in range(1, max_rounds + 1):
-            budget = _round(index, budget, rounds, problem, groups, scores, rewrite, timer, goal=goal,
-                            relative=relative, method=method, time_limit=time_limit,
-                            tolerance=tolerance, measure_rounds=measure_rounds, log=log)
-            if budget is None:
+            result = solve_problem(problem.with_budget(budget), method=method, time_limit=time_limit)
+            r = Round(index, budget, result.status, result.predicted_cost, result.objective,
+                      result.max_objective, result.solve_time_s, dict(result.counts),
+                      details={k: v for k, v in result.to_json().items() if k != "kept_counts"})
+            rounds.append(r)
+            if not result.feasible:
+                log(f"round {index}: no plan fits {budget:.2f} ms predicted ({result.message})")
                 break
+            r.plan = make_plan(groups, scores, result.counts)
+            r.model = rewrite(r.plan)
+            if timer is None:
+                r.achieved = result.predicted_cost / dense_pred if relative else result.predicted_cost
+                r.on_target = True
+                log(f"round {index}: predicted {result.predicted_cost:.2f} ms (not measurable here)")
+                break
+            start = time.perf_counter()
+            dense_t, pruned_t = timer.measure(r.model, measure_rounds)
+            pairs = [(pruned_t.median_ms, dense_t.median_ms)]
+            if _in_window(_achieved(pairs, relative), goal, tolerance):
+                dense_t, pruned_t = timer.measure_fresh(r.model, measure_rounds)  # confirm it
+                pairs.append((pruned_t.median_ms, dense_t.median_ms))
+            r.measured_ms = sum(p for p, _ in pairs) / len(pairs)
+            r.measured_dense_ms = sum(d for _, d in pairs) / len(pairs)
+            r.achieved = _achieved(pairs, relative)
+            r.on_target = _in_window(r.achieved, goal, tolerance)
+            confirmed = f", {len(pairs)} session pairs" if len(pairs) > 1 else ""
+            log(f"round {index}: solver budget {budget:.2f} ms, predicted {result.predicted_cost:.2f} ms, "
+                f"measured {r.measured_ms:.2f} ms of {r.measured_dense_ms:.2f} dense "
+                f"({_fmt(r.achieved, relative)} vs goal {_fmt(goal, relative)})"
+                f"{' on target' if r.on_target else ''} [{time.perf_counter() - start:.1f}s timing{confirmed}]")
+            if r.on_target:
+                break
+            budget = _next_budget(rounds, goal)
     return _choose(rounds, goal), rounds
 
 
@@ -102,45 +130,6 @@ class _Timer:
         same models a few percent differently, which one pair cannot average out."""
         dense = self.backend.runner(as_loaded(self.dense_model))
         return time_interleaved([dense, self.backend.runner(as_loaded(pruned))], rounds)
-
-
-def _round(index, budget, rounds, problem, groups, scores, rewrite, timer, *, goal, relative,
-           method, time_limit, tolerance, measure_rounds, log) -> float | None:
-    """Solve at `budget`, rewrite, measure; the next round's budget, or None to stop."""
-    dense_pred = problem.dense_cost
-    result = solve_problem(problem.with_budget(budget), method=method, time_limit=time_limit)
-    r = Round(index, budget, result.status, result.predicted_cost, result.objective,
-              result.max_objective, result.solve_time_s, dict(result.counts),
-              details={k: v for k, v in result.to_json().items() if k != "kept_counts"})
-    rounds.append(r)
-    if not result.feasible:
-        log(f"round {index}: no plan fits {budget:.2f} ms predicted ({result.message})")
-        return None
-    r.plan = make_plan(groups, scores, result.counts)
-    r.model = rewrite(r.plan)
-    if timer is None:
-        r.achieved = result.predicted_cost / dense_pred if relative else result.predicted_cost
-        r.on_target = True
-        log(f"round {index}: predicted {result.predicted_cost:.2f} ms (not measurable here)")
-        return None
-    start = time.perf_counter()
-    dense_t, pruned_t = timer.measure(r.model, measure_rounds)
-    pairs = [(pruned_t.median_ms, dense_t.median_ms)]
-    if _in_window(_achieved(pairs, relative), goal, tolerance):
-        dense_t, pruned_t = timer.measure_fresh(r.model, measure_rounds)  # confirm it
-        pairs.append((pruned_t.median_ms, dense_t.median_ms))
-    r.measured_ms = sum(p for p, _ in pairs) / len(pairs)
-    r.measured_dense_ms = sum(d for _, d in pairs) / len(pairs)
-    r.achieved = _achieved(pairs, relative)
-    r.on_target = _in_window(r.achieved, goal, tolerance)
-    confirmed = f", {len(pairs)} session pairs" if len(pairs) > 1 else ""
-    log(f"round {index}: solver budget {budget:.2f} ms, predicted {result.predicted_cost:.2f} ms, "
-        f"measured {r.measured_ms:.2f} ms of {r.measured_dense_ms:.2f} dense "
-        f"({_fmt(r.achieved, relative)} vs goal {_fmt(goal, relative)})"
-        f"{' on target' if r.on_target else ''} [{time.perf_counter() - start:.1f}s timing{confirmed}]")
-    if r.on_target:
-        return None
-    return _next_budget(rounds, goal)
 
 
 def _in_window(achieved: float, goal: float, tolerance: float) -> bool:
