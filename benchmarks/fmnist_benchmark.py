@@ -44,6 +44,7 @@ from halp_graph.cost_model import MacsCostModel
 from halp_graph.models.fmnist_data import load_split
 from halp_graph.models.fmnist_resnet import load_reference
 from halp_graph.models.fmnist_training import evaluate, make_optimizer, train
+from halp_graph.pruning.closed_loop import next_budget
 from halp_graph.torch import HALPPruner, TaylorSaliency, module_groups, select
 from halp_graph.torch.measure import module_latency_ms
 
@@ -132,18 +133,6 @@ def run_halp(ref, example, data, args, budget):
                    "skipped_iterations": pruner.taylor.skipped}
 
 
-def next_budget(tried: list[tuple[float, float]], target: float) -> float:
-    """The next HALP budget from (budget, measured fraction) of the runs so far."""
-    under = [t for t in tried if t[1] < target]
-    over = [t for t in tried if t[1] > target]
-    if under and over:
-        (b0, f0), (b1, f1) = max(under), min(over)
-        if b0 < b1 and f1 > f0:
-            return b0 + (target - f0) / (f1 - f0) * (b1 - b0)
-    budget, fraction = tried[-1]
-    return min(1.0, budget * target / fraction)
-
-
 def fine_tune(model, data, args):
     train(model, *data, args.iterations, args.lr, seed=args.seed)
     return model
@@ -213,7 +202,7 @@ def main(argv=None) -> int:
             # and run again, by the measured ratio, or between two runs that landed on
             # either side of the target (latency moves in steps: a rescale can overshoot).
             tried.append((budget, halp_ms / dense_ms))
-            budget = next_budget(tried, target)
+            budget = min(1.0, next_budget(tried, target))
         _, model, extra, halp_ms, seconds = min(attempts, key=lambda a: a[0])
         extra["attempts"] = len(attempts)
         rows.append(_row("HALP", target, model, test_data, halp_ms, example, seconds, extra))

@@ -99,7 +99,8 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
                 f"{' on target' if r.on_target else ''} [{time.perf_counter() - start:.1f}s timing{confirmed}]")
             if r.on_target:
                 break
-            budget = _next_budget(rounds, goal)
+            budget = next_budget([(x.budget_ms, x.achieved) for x in rounds if x.achieved is not None],
+                                 AIM * goal)
     return _choose(rounds, goal), rounds
 
 
@@ -142,19 +143,19 @@ def _achieved(pairs: list[tuple[float, float]], relative: bool) -> float:
     return sum(values) / len(values)
 
 
-def _next_budget(rounds: list[Round], goal: float) -> float:
-    measured = [r for r in rounds if r.achieved is not None]
-    last = measured[-1]
-    aim = AIM * goal
-    under = [r for r in measured if r.achieved < aim]
-    over = [r for r in measured if r.achieved >= aim]
+def next_budget(tried: list[tuple[float, float]], aim: float) -> float:
+    """The next budget from (budget, achieved) of the runs so far: interpolated between
+    the highest-budget run under `aim` and the lowest-budget one at or over it when they
+    bracket it (latency moves in steps: a plain rescale can hop back and forth over the
+    aim), else the last budget rescaled by its miss."""
+    under = [t for t in tried if t[1] < aim]
+    over = [t for t in tried if t[1] >= aim]
     if under and over:
-        lo = max(under, key=lambda r: r.budget_ms)
-        hi = min(over, key=lambda r: r.budget_ms)
-        if lo.budget_ms < hi.budget_ms and hi.achieved > lo.achieved:
-            t = (aim - lo.achieved) / (hi.achieved - lo.achieved)
-            return lo.budget_ms + t * (hi.budget_ms - lo.budget_ms)
-    return last.budget_ms * aim / last.achieved
+        (b0, a0), (b1, a1) = max(under, key=lambda t: t[0]), min(over, key=lambda t: t[0])
+        if b0 < b1 and a1 > a0:
+            return b0 + (aim - a0) / (a1 - a0) * (b1 - b0)
+    budget, achieved = tried[-1]
+    return budget * aim / achieved
 
 
 def _fmt(value: float, relative: bool) -> str:
