@@ -39,7 +39,7 @@ import torch
 from halp_graph.cost_model import MacsCostModel
 from halp_graph.graph import analyze
 from halp_graph.passes import prune_channels
-from halp_graph.testing import session
+from halp_graph.runtime import session
 from halp_graph.torch import (activation_saliency, export_onnx, magnitude_saliency, match_groups,
                               module_groups, select, slim_module, translate_plan)
 from halp_graph.torch.measure import onnx_latency_ms

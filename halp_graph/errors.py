@@ -45,3 +45,9 @@ class TargetError(HalpError):
     """An unknown target, a budget out of range, or a LUT that does not fit the model."""
 
     exit_code = 8
+
+
+class DataError(HalpError):
+    """Calibration or evaluation data that does not fit the model (shapes, names, labels)."""
+
+    exit_code = 8

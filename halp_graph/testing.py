@@ -8,8 +8,6 @@ random subsets, single channels kept, and emptied branches where that is allowed
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,27 +15,10 @@ from onnx import helper
 
 from .graph import GroupSet, analyze, as_loaded
 from .graph.capture_onnx import LoadedModel
-from .onnx_io import save_model
 from .plan import PruningPlan
+from .runtime import session
 
 RTOL, ATOL = 1e-4, 1e-5
-
-
-def session(model, threads: int = 1, providers: list[str] | None = None):
-    """An ONNX Runtime session for a model held in memory (external data included)."""
-    import onnxruntime as ort
-
-    loaded = as_loaded(model)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    providers = providers or ["CPUExecutionProvider"]
-    if not loaded.has_external_data and loaded.proto.ByteSize() < 2**31 - 1:
-        return ort.InferenceSession(loaded.proto.SerializeToString(), opts, providers=providers)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = save_model(loaded, os.path.join(tmp, "model.onnx"), external=True)
-        return ort.InferenceSession(path, opts, providers=providers)
 
 
 def random_inputs(model, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:

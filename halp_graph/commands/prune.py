@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from ..latency.cli_args import add_target_args, target_from_args
 from ..onnx_io import check_output_path, save_model
-from ..saliency import METHODS as SALIENCY_METHODS
+from ..pruning.scoring import METHODS as SALIENCY_METHODS
 from ..solver import METHODS as SOLVER_METHODS
 from .common import add_force, note, write_text
 
@@ -18,13 +19,25 @@ def add_parser(sub) -> None:
                                    "it on the target, correcting the budget if it misses.")
     p.add_argument("model", help="ONNX model file")
     add_target_args(p)
-    goal = p.add_mutually_exclusive_group(required=True)
+    goal = p.add_mutually_exclusive_group()
     goal.add_argument("--budget", type=float, help="latency goal as a fraction of the dense latency, in (0, 1]")
     goal.add_argument("--latency-ms", type=float, help="latency goal in milliseconds")
     p.add_argument("-o", "--output", required=True, help="where to write the pruned model")
     p.add_argument("--lut", help="latency table built for this target (default: cached or built now)")
-    p.add_argument("--saliency", choices=SALIENCY_METHODS, default="magnitude")
-    p.add_argument("--calib", help="calibration data for --saliency activation: .npz or image directory")
+    p.add_argument("--saliency", choices=SALIENCY_METHODS, default="auto",
+                   help="auto (default): loss-aware with --calib, weight magnitude without data")
+    p.add_argument("--calib", help="calibration data (.npz keyed by input name, or an image directory): "
+                                   "loss-aware saliency, reconstruction, and a held-out share for fidelity")
+    p.add_argument("--eval", dest="eval_data",
+                   help="evaluation data for fidelity (default: a held-out share of --calib); labels "
+                        "under the .npz key 'labels', or image folders named by class, give accuracy")
+    p.add_argument("--holdout", type=float, default=0.25,
+                   help="share of --calib held out for fidelity when --eval is not given (default 0.25)")
+    p.add_argument("--min-agreement", type=float,
+                   help="top-1 agreement with the dense model to keep, in (0, 1]; alone: the fastest "
+                        "plan that keeps it; with a budget: a result below it fails (exit 1)")
+    p.add_argument("--reconstruct", action=argparse.BooleanOptionalAction, default=None,
+                   help="refit the pruned layers on the calibration data (default: on with --calib)")
     p.add_argument("--scores", help="per-channel scores (.npz or JSON keyed by group id) instead of --saliency")
     p.add_argument("--method", choices=SOLVER_METHODS, default="exact",
                    help="exact knapsack (default) or HALP's greedy reference")
@@ -38,7 +51,7 @@ def run(args) -> int:
     from ..pruning import check_goal, prune
     from ..saliency import load_scores
 
-    check_goal(args.budget, args.latency_ms)
+    check_goal(args.budget, args.latency_ms, args.min_agreement)
     target = target_from_args(args)
     check_output_path(args.output, inputs=(args.model,), force=args.force)
     if args.report:
@@ -47,12 +60,19 @@ def run(args) -> int:
     if args.scores:
         scores = load_scores(args.scores)
     result = prune(args.model, target, args.budget, latency_ms=args.latency_ms, lut=args.lut,
-                   saliency=args.saliency, calib=args.calib, scores=scores, method=args.method,
+                   saliency=args.saliency, calib=args.calib, eval_data=args.eval_data,
+                   holdout=args.holdout, reconstruct=args.reconstruct,
+                   min_agreement=args.min_agreement, scores=scores, method=args.method,
                    max_rounds=args.rounds, progress=True)
     report = result.report
     if result.model is None:
         note(f"error: no plan reaches the goal on {target.name}: "
              f"{report['rounds'][-1]['solver'].get('message', '')}")
+        return 1
+    check = report.get("min_agreement")
+    if check and not check["met"]:
+        note(result.summary().rstrip())
+        note("error: " + agreement_miss(check) + "; nothing written")
         return 1
     save_model(result.model, args.output, inputs=(args.model,), force=args.force)
     if args.report:
@@ -66,3 +86,16 @@ def run(args) -> int:
              f"{args.rounds} rounds")
         return 1
     return 0
+
+
+def agreement_miss(check: dict) -> str:
+    got = check["agreement"]
+    line = (f"top-1 agreement {100 * got:.1f}% is below the required {100 * check['required']:.1f}%"
+            if got is not None else f"no plan keeps {100 * check['required']:.1f}% agreement")
+    fastest = check.get("fastest_keeping")
+    if fastest and fastest["found"]:
+        line += (f"; the fastest budget found that keeps it is {fastest['achieved']:.3f} of the dense "
+                 f"latency (agreement {100 * fastest['agreement']:.1f}%)")
+    elif fastest:
+        line += "; no budget found keeps it (only the dense model does)"
+    return line

@@ -6,9 +6,13 @@
     result.report     # dict, schema halp_graph.report/1: plan, kept counts, latencies, rounds
 
 Steps: capture and group; a cost model from the LUT (given, cached, or built); saliency
-(magnitude, activation on calibration data, or scores passed in); the exact
-latency-saliency knapsack; the rewrite; and, when the target can be timed here, the
-closed loop that measures the result and corrects the budget (closed_loop.py).
+(loss-aware or activation on calibration data, weight magnitude without data, or scores
+passed in); the exact latency-saliency knapsack; the rewrite; when the target can be
+timed here, the closed loop that measures the result and corrects the budget
+(closed_loop.py); reconstruction of the chosen model on the calibration data; and
+fidelity against the dense model on held-out data, every round and at the end. With a
+minimum agreement alone, a search over budgets finds the fastest plan that keeps it
+(fidelity_search.py).
 """
 
 from __future__ import annotations
@@ -17,13 +21,17 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..errors import TargetError
+from ..errors import DataError, TargetError
+from ..fidelity import FidelityProbe
 from ..graph import GroupSet, analyze, as_loaded
 from ..graph.capture_onnx import LoadedModel
 from ..plan import PruningPlan
 from .closed_loop import run_loop
+from .data import HOLDOUT, prepare_data
+from .fidelity_search import fastest_keeping
 from .lut_source import cached_or_built, given_lut
 from .report import build_report, summary
+from .scoring import score_channels
 
 
 @dataclass
@@ -41,10 +49,17 @@ class PruneResult:
         return summary(self.report)
 
 
-def check_goal(budget: float | None, latency_ms: float | None) -> tuple[float, bool]:
-    """(goal, relative): exactly one of a budget in (0, 1] or a positive latency."""
+def check_goal(budget: float | None, latency_ms: float | None,
+               min_agreement: float | None = None) -> tuple[float | None, bool]:
+    """(goal, relative): at most one of a budget in (0, 1] or a positive latency; none
+    only when a minimum agreement alone is the goal (then goal is None)."""
+    if min_agreement is not None and not (isinstance(min_agreement, (int, float)) and 0 < min_agreement <= 1):
+        raise TargetError(f"minimum agreement must be in (0, 1], not {min_agreement}")
+    if budget is None and latency_ms is None and min_agreement is not None:
+        return None, True
     if (budget is None) == (latency_ms is None):
-        raise TargetError("give exactly one of a budget (fraction of the dense latency) or a latency in ms")
+        raise TargetError("give exactly one of a budget (fraction of the dense latency) or a latency "
+                          "in ms, or a minimum agreement alone")
     if budget is not None:
         if not (isinstance(budget, (int, float)) and 0 < budget <= 1):
             raise TargetError(f"budget must be in (0, 1] (a fraction of the dense latency), not {budget}")
@@ -55,18 +70,25 @@ def check_goal(budget: float | None, latency_ms: float | None) -> tuple[float, b
 
 
 def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float | None = None,
-          lut: str | None = None, saliency: str = "magnitude", calib=None, scores=None,
-          method: str = "exact", max_rounds: int = 6, tolerance: float = 0.02,
+          lut: str | None = None, saliency: str = "auto", calib=None, eval_data=None,
+          holdout: float = HOLDOUT, reconstruct: bool | None = None, min_agreement: float | None = None,
+          scores=None, method: str = "exact", max_rounds: int = 6, tolerance: float = 0.02,
           time_limit: float = 20.0, measure_rounds: int = 10, progress: bool = False,
           log=None) -> PruneResult:
     """Prune `model` (path, ModelProto or LoadedModel) so that it runs within `budget`
-    times its dense latency (or within `latency_ms`) on `target` (a name or a Target)."""
+    times its dense latency (or within `latency_ms`) on `target` (a name or a Target).
+
+    calib: calibration data (.npz, image directory, or {input: array}); with it, saliency
+    "auto" is loss-aware and the result is reconstructed (`reconstruct`, default on when
+    there is data), and fidelity is measured on `eval_data` or on a `holdout` share of
+    `calib`. min_agreement: the top-1 agreement with the dense model the result must keep
+    on that data; alone (no budget) it asks for the fastest plan that keeps it.
+    """
     from ..latency import get_target
     from ..passes import PruneChannelsPass
-    from ..saliency import check_scores, score
     from ..solver import build_problem
 
-    goal, relative = check_goal(budget, latency_ms)
+    goal, relative = check_goal(budget, latency_ms, min_agreement)
     target = get_target(target) if isinstance(target, str) else target
     log = log or (lambda message: print(message, file=sys.stderr) if progress else None)
     timings: dict[str, float] = {}
@@ -79,36 +101,87 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
         clock = now
 
     loaded = as_loaded(model)
+    data = prepare_data(loaded.proto, calib, eval_data, holdout)
+    if reconstruct and data.calib is None:
+        raise DataError("reconstruction needs calibration data (--calib)")
+    reconstruct = data.calib is not None if reconstruct is None else reconstruct
     groups = analyze(loaded)
     lap("capture")
     log(f"captured {len(groups)} groups, {len(groups.prunable())} prunable, "
         f"{len(groups.layers)} layers [{timings['capture']:.1f}s]")
+    probe = FidelityProbe(loaded, data.eval, data.eval_source) if data.eval is not None else None
+    if min_agreement is not None and (probe is None or not probe.has_classifier()):
+        raise DataError("--min-agreement needs held-out data (--calib or --eval) and a "
+                        "classifier-like output ([samples, classes])")
 
     source = given_lut(lut, groups, target) if lut else cached_or_built(loaded, groups, target, progress)
     lap("lut")
     log(f"latency table: {source.origin} ({source.path}) [{timings['lut']:.1f}s]")
 
-    if scores is not None:
-        chosen_scores = check_scores(groups, scores)
-        saliency = "given"
-    else:
-        chosen_scores = score(groups, loaded, method=saliency, calib=calib)
+    scoring = score_channels(groups, loaded, saliency, data.calib, scores, log)
     lap("saliency")
-    log(f"saliency: {saliency} [{timings['saliency']:.1f}s]")
+    log(f"saliency: {scoring.method} [{timings['saliency']:.1f}s]")
 
-    problem = build_problem(groups, source.cost_model, chosen_scores, budget=0.0)
+    problem = build_problem(groups, source.cost_model, scoring.scores, budget=0.0,
+                            empty_costs=scoring.empty)
     lap("problem")
 
     def rewrite(plan: PruningPlan) -> LoadedModel:
         return PruneChannelsPass(plan, groups)(loaded).model
 
-    chosen, rounds = run_loop(problem, groups, chosen_scores, loaded, rewrite, target, goal=goal,
-                              relative=relative, measurable=source.measurable, method=method,
-                              time_limit=time_limit, max_rounds=max_rounds, tolerance=tolerance,
-                              measure_rounds=measure_rounds, log=log)
+    def recover(plan: PruningPlan, pruned: LoadedModel) -> tuple[LoadedModel, dict | None]:
+        if not reconstruct or not plan.removes_anything(groups):
+            return pruned, None
+        from ..passes.reconstruct import ReconstructPass
+        result = ReconstructPass(loaded, plan, data.calib, groups)(pruned)
+        return result.model, result.info
+
+    assess = probe.measure if probe is not None else None
+    search = None
+    if goal is None:
+        chosen, rounds, search = fastest_keeping(problem, groups, scoring.scores, rewrite, recover, probe,
+                                                 min_agreement, target, loaded, source.measurable,
+                                                 method, time_limit, measure_rounds, log)
+        goal = chosen.achieved if chosen.achieved is not None else 1.0
+    else:
+        chosen, rounds = run_loop(problem, groups, scoring.scores, loaded, rewrite, target, goal=goal,
+                                  relative=relative, measurable=source.measurable, method=method,
+                                  time_limit=time_limit, max_rounds=max_rounds, tolerance=tolerance,
+                                  measure_rounds=measure_rounds, log=log, assess=assess)
     lap("solve_rewrite_measure")
+    final_model, recovery = chosen.model, None
+    fidelity = {"before_reconstruction": chosen.fidelity, "final": chosen.fidelity}
+    if chosen.model is not None and chosen.plan is not None and search is None:
+        final_model, recovery = recover(chosen.plan, chosen.model)
+        if recovery is not None:
+            lap("reconstruction")
+            log(f"reconstruction: {len(recovery['layers'])} layers refitted [{timings['reconstruction']:.1f}s]")
+            if probe is not None:
+                fidelity["final"] = probe.measure(final_model)
+    elif search is not None:
+        fidelity = search.pop("fidelity")
+        final_model = chosen.model
+    agreement_check = None
+    if min_agreement is not None:
+        agreement = (fidelity["final"] or {}).get("agreement")
+        agreement_check = {"required": min_agreement, "agreement": agreement,
+                           "met": agreement is not None and agreement >= min_agreement}
+        if not agreement_check["met"] and search is None:
+            log(f"agreement {100 * (agreement or 0):.1f}% is below {100 * min_agreement:.1f}%: "
+                f"searching for the fastest budget that keeps it")
+            kept, _, record = fastest_keeping(problem, groups, scoring.scores, rewrite, recover, probe,
+                                              min_agreement, target, loaded, source.measurable, method,
+                                              time_limit, measure_rounds, log,
+                                              floor=min(1.0, chosen.budget_ms / problem.dense_cost))
+            agreement_check["fastest_keeping"] = {
+                "found": record["found"], "achieved": kept.achieved if record["found"] else None,
+                "measured_ms": kept.measured_ms if record["found"] else None,
+                "agreement": record["fidelity"]["final"]["agreement"] if record["found"] else None}
     report = build_report(model_path=loaded.path, target=target, goal=goal, relative=relative,
                           groups=groups, chosen=chosen, rounds=rounds, source=source,
-                          saliency=saliency, method=method, original_proto=loaded.proto,
-                          pruned_proto=chosen.model.proto if chosen.model else None, timings=timings)
-    return PruneResult(chosen.model, report, chosen.plan, groups)
+                          saliency=scoring.to_json(), method=method, original_proto=loaded.proto,
+                          pruned_proto=final_model.proto if final_model else None, timings=timings,
+                          data=data.to_json(), fidelity=fidelity if probe is not None else None,
+                          reconstruction=recovery, empty_costs=scoring.empty, search=search,
+                          agreement_check=agreement_check)
+    return PruneResult(final_model, report, chosen.plan, groups)

@@ -47,6 +47,7 @@ class Round:
     achieved: float | None = None  # in the goal's unit: fraction of dense, or ms
     on_target: bool = False
     details: dict = field(default_factory=dict)
+    fidelity: dict | None = None  # of the rewritten model, before any reconstruction
 
     def to_json(self) -> dict:
         return {"round": self.index, "solver_budget_ms": self.budget_ms, "status": self.status,
@@ -54,14 +55,15 @@ class Round:
                 "measured_dense_ms": self.measured_dense_ms, "achieved": self.achieved,
                 "on_target": self.on_target, "kept_saliency": self.objective / self.max_objective
                 if self.max_objective else 1.0, "solve_time_s": self.solve_time_s,
-                "solver": self.details}
+                "solver": self.details, "fidelity": self.fidelity}
 
 
 def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, target, *,
              goal: float, relative: bool, measurable: bool, method: str, time_limit: float,
-             max_rounds: int, tolerance: float, measure_rounds: int, log) -> tuple[Round, list[Round]]:
+             max_rounds: int, tolerance: float, measure_rounds: int, log,
+             assess=None) -> tuple[Round, list[Round]]:
     """`goal` is a fraction of the dense latency (relative) or milliseconds; `rewrite(plan)`
-    returns the pruned model."""
+    returns the pruned model; `assess(model)`, when given, measures each round's fidelity."""
     dense_pred = problem.dense_cost
     budget = goal * dense_pred if relative else goal
     rounds: list[Round] = []
@@ -77,6 +79,8 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
                 break
             r.plan = make_plan(groups, scores, result.counts)
             r.model = rewrite(r.plan)
+            if assess is not None:
+                r.fidelity = assess(r.model)
             if timer is None:
                 r.achieved = result.predicted_cost / dense_pred if relative else result.predicted_cost
                 r.on_target = True
@@ -96,7 +100,8 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
             log(f"round {index}: solver budget {budget:.2f} ms, predicted {result.predicted_cost:.2f} ms, "
                 f"measured {r.measured_ms:.2f} ms of {r.measured_dense_ms:.2f} dense "
                 f"({_fmt(r.achieved, relative)} vs goal {_fmt(goal, relative)})"
-                f"{' on target' if r.on_target else ''} [{time.perf_counter() - start:.1f}s timing{confirmed}]")
+                f"{' on target' if r.on_target else ''}{_agreement(r.fidelity)} "
+                f"[{time.perf_counter() - start:.1f}s timing{confirmed}]")
             if r.on_target:
                 break
             budget = next_budget([(x.budget_ms, x.achieved) for x in rounds if x.achieved is not None],
@@ -156,6 +161,12 @@ def next_budget(tried: list[tuple[float, float]], aim: float) -> float:
             return b0 + (aim - a0) / (a1 - a0) * (b1 - b0)
     budget, achieved = tried[-1]
     return budget * aim / achieved
+
+
+def _agreement(fidelity: dict | None) -> str:
+    if not fidelity or fidelity.get("agreement") is None:
+        return ""
+    return f", agreement {100 * fidelity['agreement']:.1f}% before reconstruction"
 
 
 def _fmt(value: float, relative: bool) -> str:

@@ -16,8 +16,15 @@ def parameter_count(proto) -> int:
                    if t.data_type in (1, 10, 11, 16)))  # float tensors: weights, not shapes
 
 
+NO_DATA = ("not measured: no data was given (--calib/--eval); one-shot pruning of a trained "
+           "model without data can destroy its accuracy")
+
+
 def build_report(*, model_path, target, goal, relative, groups: GroupSet, chosen, rounds, source,
-                 saliency: str, method: str, original_proto, pruned_proto, timings: dict) -> dict:
+                 saliency: dict, method: str, original_proto, pruned_proto, timings: dict,
+                 data: dict | None = None, fidelity: dict | None = None, reconstruction: dict | None = None,
+                 empty_costs: dict | None = None, search: dict | None = None,
+                 agreement_check: dict | None = None) -> dict:
     kept = {g.id: int(chosen.counts.get(g.id, g.size)) for g in groups}
     macs = MacsCostModel(groups)
     dense_macs = macs.dense_cost()
@@ -37,8 +44,16 @@ def build_report(*, model_path, target, goal, relative, groups: GroupSet, chosen
             "measured": chosen.measured_ms is not None,
         },
         "lut": {"origin": source.origin, "path": source.path, "estimate": source.lut.is_estimate},
-        "saliency": {"method": saliency,
+        "saliency": {**saliency,
                      "kept": chosen.objective / chosen.max_objective if chosen.max_objective else 1.0},
+        "data": data,
+        "fidelity": fidelity,
+        "reconstruction": reconstruction,
+        "emptied": [{"group": g.id, "size": g.size,
+                     "measured_distortion": (empty_costs or {}).get(g.id)}
+                    for g in groups if g.prunable and kept[g.id] == 0],
+        "search": search,
+        "min_agreement": agreement_check,
         "solver": {"method": method, **{k: v for k, v in chosen.details.items()}},
         "rounds": [r.to_json() for r in rounds],
         "chosen_round": chosen.index,
@@ -62,7 +77,11 @@ def summary(report: dict) -> str:
                               + (f" ({emptied} {'branch' if emptied == 1 else 'branches'} removed)" if emptied else "")),
             ("channels kept", f"{sum(g['kept'] for g in groups if g['prunable'])} of "
                               f"{sum(g['size'] for g in groups if g['prunable'])}"),
-            ("saliency kept", f"{100 * report['saliency']['kept']:.1f}%")]
+            ("saliency", f"{report['saliency']['method']}, {100 * report['saliency']['kept']:.1f}% of its value kept")]
+    for e in report.get("emptied") or []:
+        cost = e["measured_distortion"]
+        rows.append(("branch removed", f"group {e['group']} ({e['size']} channels), "
+                     + (f"measured distortion {cost:.3g}" if cost is not None else "distortion not measured")))
     if lat["measured"]:
         rows.append(("latency (measured)", f"{lat['dense_ms']:.2f} ms -> {lat['pruned_ms']:.2f} ms "
                                            f"({lat['pruned_ms'] / lat['dense_ms']:.3f}x, "
@@ -73,5 +92,28 @@ def summary(report: dict) -> str:
     if params["pruned"] is not None:
         rows.append(("parameters", f"{params['dense'] / 1e6:.2f} M -> {params['pruned'] / 1e6:.2f} M"))
     rows.append(("rounds", f"{len(report['rounds'])} (kept round {report['chosen_round']})"))
+    rows += fidelity_rows(report)
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows) + "\n"
+
+
+def fidelity_rows(report: dict) -> list[tuple[str, str]]:
+    from ..fidelity import describe
+
+    fidelity = report.get("fidelity")
+    if not fidelity:
+        return [("accuracy", NO_DATA)]
+    rows = []
+    recon = report.get("reconstruction")
+    if recon is not None and fidelity.get("before_reconstruction") is not None:
+        rows.append(("fidelity, rewrite", describe(fidelity["before_reconstruction"])))
+        rows.append(("fidelity, final", describe(fidelity["final"]) +
+                     f" (after reconstruction of {len(recon['layers'])} layers)"))
+    else:
+        rows.append(("fidelity", describe(fidelity["final"])))
+    rows.append(("evaluated on", str(fidelity["final"]["source"]) if fidelity.get("final") else "-"))
+    check = report.get("min_agreement")
+    if check:
+        rows.append(("min agreement", f"{100 * check['required']:.1f}% "
+                     + ("kept" if check["met"] else "NOT kept")))
+    return rows

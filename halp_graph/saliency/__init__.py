@@ -11,10 +11,10 @@ elsewhere (Taylor saliency from training) use the same form and pass `check_scor
 
 from __future__ import annotations
 
-from ..errors import TargetError
+from ..errors import DataError, TargetError
 from ..graph.groups import GroupSet
 from .activation import activation_scores
-from .calibration import DEFAULT_BATCH, calibration_batches, load_image
+from ..samples import DEFAULT_BATCH, calibration_batches, load_image
 from .external import Scores, check_scores, load_scores
 from .magnitude import NORMS, magnitude_scores
 
@@ -33,7 +33,7 @@ def score(groups: GroupSet, model=None, method: str = "magnitude", calib=None, n
         return check_scores(groups, magnitude_scores(groups, norm=norm))
     if method == "activation":
         if calib is None:
-            raise TargetError("activation saliency needs calibration data (--calib FILE.npz or an image directory)")
+            raise DataError("activation saliency needs calibration data (--calib FILE.npz or an image directory)")
         if model is None:
             raise TargetError("activation saliency needs the model to run")
         return check_scores(groups, activation_scores(groups, model, calib, batch_size, limit))

@@ -21,10 +21,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from ..errors import TargetError
+from ..errors import DataError, TargetError
 from ..graph import LoadedModel, from_proto, load_model
 from ..graph.groups import Group, GroupSet, Member
-from .calibration import DEFAULT_BATCH, calibration_batches
+from ..samples import DEFAULT_BATCH, calibration_batches
+from ..runtime import session
 from .external import Scores
 
 
@@ -45,8 +46,6 @@ def activation_scores(groups: GroupSet, model, calib, batch_size: int = DEFAULT_
     path, an image directory, or {input name: array} (see calibration.py); `limit` caps
     the samples used.
     """
-    from ..testing import session
-
     loaded = _loaded(model)
     chosen = {g.id: activation_members(groups, g) for g in groups.prunable()}
     tensors = sorted({m.tensor for members in chosen.values() for m in members})
@@ -66,7 +65,7 @@ def activation_scores(groups: GroupSet, model, calib, batch_size: int = DEFAULT_
                 sums[key] += _abs_sum(outputs[m.tensor], m.axis)
         samples += len(next(iter(feeds.values())))
     if samples == 0:
-        raise TargetError("calibration data holds no samples")
+        raise DataError("calibration data holds no samples")
     scores = {}
     for group in groups.prunable():
         total = np.zeros(group.size)

@@ -134,9 +134,13 @@ class Problem:
 
 # ------------------------------------------------------------------ from a real model
 def build_problem(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str, np.ndarray],
-                  budget: float) -> Problem:
+                  budget: float, empty_costs: Mapping[str, float] | None = None) -> Problem:
     """The knapsack for one model: options from `cost_model.candidate_counts`, values from
-    `saliency` (see halp_graph.saliency.check_scores), one term per layer."""
+    `saliency` (see halp_graph.saliency.check_scores), one term per layer.
+
+    empty_costs: for groups that may be emptied, the measured loss of emptying them, in
+    the unit of the scores (loss-aware saliency). The zero-channel option is then priced
+    by it instead of by the sum of the group's channel scores (see empty_priced)."""
     from ..saliency import check_scores
 
     scores = check_scores(groups, saliency)
@@ -147,6 +151,8 @@ def build_problem(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str
         options = admissible_counts(group, cost_model.candidate_counts(group))
         counts[group.id] = options
         values[group.id] = count_values(scores[group.id], group.blocks, options)
+        if empty_costs and group.id in empty_costs and options[0] == 0:
+            values[group.id] = empty_priced(values[group.id], float(empty_costs[group.id]))
     sizes = {g.id: g.size for g in groups}
     terms = []
     for layer in groups.layers:
@@ -155,6 +161,16 @@ def build_problem(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str
         terms.append(Term(layer.name, inputs, outputs, _layer_cost(cost_model, layer)))
     return Problem(counts, values, terms, float(cost_model.dense_cost()), float(budget),
                    getattr(cost_model, "unit", ""))
+
+
+def empty_priced(values: np.ndarray, empty_cost: float) -> np.ndarray:
+    """Values of a group's options (ascending counts, the first one 0) with emptying priced
+    at `empty_cost`: each option's loss is what its removed channels score, the empty
+    option's is `empty_cost`; values are the largest loss minus each option's loss, so
+    they stay non-negative (one option is chosen per group: a shift changes no choice)."""
+    loss = values[-1] - values
+    loss[0] = max(empty_cost, 0.0)
+    return loss.max() - loss
 
 
 def admissible_counts(group: Group, candidates) -> np.ndarray:

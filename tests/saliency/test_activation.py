@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from halp_graph.errors import TargetError
+from halp_graph.errors import DataError, TargetError
 from halp_graph.graph import analyze
 from halp_graph.models import edge_cases as ec
 from halp_graph.models.builder import GraphBuilder
@@ -69,15 +69,15 @@ def test_npz_calibration_and_its_errors(tmp_path):
     assert score(groups, model, method="activation", calib=str(good))
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros((4, 3, 7, 8), np.float32))
-    with pytest.raises(TargetError, match=r"input 'x' has shape \[4, 3, 7, 8\], the model expects \[N, 3, 8, 8\]"):
+    with pytest.raises(DataError, match=r"input 'x' has shape \[4, 3, 7, 8\], the model expects \[N, 3, 8, 8\]"):
         score(groups, model, method="activation", calib=str(bad))
     wrong_name = tmp_path / "name.npz"
     np.savez(wrong_name, y=_calib(model)["x"])
-    with pytest.raises(TargetError, match="no array for model input 'x'"):
+    with pytest.raises(DataError, match="no array for model input 'x'"):
         score(groups, model, method="activation", calib=str(wrong_name))
-    with pytest.raises(TargetError, match="no such calibration"):
+    with pytest.raises(DataError, match="no such calibration"):
         score(groups, model, method="activation", calib=str(tmp_path / "missing.npz"))
-    with pytest.raises(TargetError, match="needs calibration data"):
+    with pytest.raises(DataError, match="needs calibration data"):
         score(groups, model, method="activation")
 
 
@@ -117,7 +117,7 @@ def test_image_directory(tmp_path):
     assert score(groups, model, method="activation", calib=str(tmp_path))
     empty = tmp_path / "empty"
     os.mkdir(empty)
-    with pytest.raises(TargetError, match="no images"):
+    with pytest.raises(DataError, match="no images"):
         score(groups, model, method="activation", calib=str(empty))
 
 
@@ -129,5 +129,5 @@ def test_images_need_a_single_image_input(tmp_path):
     x = b.add(b.input("a", 3), b.input("b", 3))
     b.output(b.gemm(b.flatten(b.gap(b.relu(b.conv(x, 4)))), 2))
     model = b.build()
-    with pytest.raises(TargetError, match="one input"):
+    with pytest.raises(DataError, match="one input"):
         calibration_batches(str(tmp_path), model)

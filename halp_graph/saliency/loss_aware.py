@@ -1,0 +1,160 @@
+"""Loss-aware saliency: what removing each channel costs the model's outputs, in one unit
+across the whole model (see distortion.py), label-free, measured on calibration data.
+
+1. A torch twin of the ONNX model (halp_graph.twin) is built and checked against ONNX
+   Runtime on a calibration batch; a model it cannot reproduce gets no loss-aware scores
+   (LossAwareUnavailable, which names the op or the error, and the caller falls back).
+2. Channel scores are the diagonal Fisher information of channel masks: a mask of ones
+   multiplies every activation member of every prunable group, `distortion.probe` is
+   back-propagated, and a channel scores the mean over samples of its mask gradient
+   squared, which is the second-order distortion of removing it alone (Kwon et al. 2022).
+   Per-sample masks give each sample's gradient in one backward pass.
+3. Emptying a group that is not a cut (a whole branch) is priced by its own measured
+   distortion: its mask set to zero, the outputs compared with the dense outputs.
+
+The result's `scores` feed the knapsack like any saliency; `empty` holds the measured
+distortion of emptying each group, which `build_problem` uses for the zero-channel
+option instead of a sum of channel scores.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..errors import HalpError
+from ..graph.capture_onnx import LoadedModel
+from ..graph.groups import GroupSet
+from ..samples import Samples
+from .channel_masks import ChannelMasks
+from .distortion import OutputDistortion
+
+FISHER_BATCH = 32
+EMPTY_SAMPLES = 128  # samples on which each group's emptying is measured
+
+
+class LossAwareUnavailable(HalpError):
+    """The model has no torch twin that reproduces it: loss-aware scores cannot be had."""
+
+    exit_code = 5
+
+
+@dataclass
+class LossAwareScores:
+    scores: dict[str, np.ndarray]
+    empty: dict[str, float]
+    unit: str
+    samples: int
+    seconds: dict = field(default_factory=dict)
+    twin_max_rel: float | None = None
+
+    def to_json(self) -> dict:
+        return {"unit": self.unit, "samples": self.samples, "seconds": self.seconds,
+                "twin_max_rel_error": self.twin_max_rel,
+                "empty_distortion": {g: float(v) for g, v in self.empty.items()}}
+
+
+def build_checked_twin(model: LoadedModel, feeds: dict):
+    """The model's torch twin, checked against ONNX Runtime on `feeds`, or
+    LossAwareUnavailable naming what stopped it."""
+    from ..twin import TwinMismatch, TwinUnsupported, build_twin, check_twin
+
+    try:
+        twin = build_twin(model)
+        report = check_twin(twin, model, feeds=feeds, raise_on_fail=True)
+    except (TwinUnsupported, TwinMismatch) as exc:
+        raise LossAwareUnavailable(f"no torch twin of the model: {exc}") from None
+    twin.eval()
+    return twin, report
+
+
+def loss_aware_scores(groups: GroupSet, model: LoadedModel, samples: Samples,
+                      batch_size: int = FISHER_BATCH, empty_samples: int = EMPTY_SAMPLES,
+                      seed: int = 0, twin=None) -> LossAwareScores:
+    clock = time.perf_counter()
+    seconds = {}
+    batches = [_tensors(b) for b in samples.batches(batch_size)]
+    max_rel = None
+    if twin is None:
+        twin, report = build_checked_twin(model, {k: v.numpy() for k, v in batches[0].items()})
+        max_rel = report.max_rel
+    seconds["twin"] = round(time.perf_counter() - clock, 3)
+    names = list(twin.output_names)
+    with torch.no_grad():
+        dense = [list(twin(b).values()) for b in batches]
+    distortion = OutputDistortion(names, dense)
+    prunable = groups.prunable()
+    masks = ChannelMasks(groups, prunable)
+    generator = torch.Generator().manual_seed(seed)
+
+    clock = time.perf_counter()
+    fisher = {g.id: np.zeros(g.size) for g in prunable}
+    shared = _fisher_pass(twin, masks, prunable, batches, dense, distortion, generator, fisher, per_sample=True)
+    if shared:  # groups whose tensors do not carry the batch first: shared masks for them
+        _fisher_pass(twin, masks, [g for g in prunable if g.id in shared], batches, dense,
+                     distortion, generator, fisher, per_sample=False)
+    total = sum(len(next(iter(b.values()))) for b in batches)
+    scores = {gid: f / total for gid, f in fisher.items()}
+    seconds["fisher"] = round(time.perf_counter() - clock, 3)
+
+    clock = time.perf_counter()
+    empty = _emptying(twin, masks, [g for g in prunable if not g.cut], batches, dense, distortion,
+                      empty_samples)
+    seconds["empty"] = round(time.perf_counter() - clock, 3)
+    return LossAwareScores(scores, empty, distortion.unit(), total, seconds, max_rel)
+
+
+def _fisher_pass(twin, masks: ChannelMasks, chosen, batches, dense, distortion, generator,
+                 fisher: dict, per_sample: bool) -> set[str]:
+    """Accumulate squared mask gradients into `fisher`; returns the groups that could not
+    take per-sample masks (their accumulations are discarded and must be redone shared)."""
+    for p in twin.parameters():
+        p.requires_grad_(False)
+    for batch, reference in zip(batches, dense):
+        n = len(next(iter(batch.values())))
+        masks.masks = {g.id: torch.ones((n, g.size) if per_sample else (g.size,), requires_grad=True)
+                       for g in chosen}
+        masks.per_sample_ok = {g.id: True for g in chosen}
+        outputs = list(twin(batch, hook=masks.hook).values())
+        loss = distortion.probe(reference, outputs, generator)
+        leaves = [masks.masks[g.id] for g in chosen]
+        grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+        for g, grad in zip(chosen, grads):
+            if grad is None:
+                continue
+            square = grad.double().pow(2)
+            fisher[g.id] += (square.sum(dim=0) if per_sample else square).numpy()
+    masks.masks = {}
+    bad = {gid for gid, ok in masks.per_sample_ok.items() if not ok} if per_sample else set()
+    for gid in bad:
+        fisher[gid][:] = 0.0
+    for p in twin.parameters():
+        p.requires_grad_(True)
+    return bad
+
+
+def _emptying(twin, masks: ChannelMasks, chosen, batches, dense, distortion, limit: int) -> dict[str, float]:
+    used, count = [], 0
+    for batch, reference in zip(batches, dense):
+        if count >= limit:
+            break
+        used.append((batch, reference))
+        count += len(next(iter(batch.values())))
+    out = {}
+    with torch.no_grad():
+        for g in chosen:
+            masks.masks = {g.id: torch.zeros(g.size)}
+            total = 0.0
+            for batch, reference in used:
+                outputs = list(twin(batch, hook=masks.hook).values())
+                total += float(distortion.per_sample(reference, outputs).sum())
+            out[g.id] = total / count
+    masks.masks = {}
+    return out
+
+
+def _tensors(feeds: dict) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in feeds.items()}
