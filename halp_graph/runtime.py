@@ -3,6 +3,7 @@ for inference (calibration, fidelity, checks); latency timing has its own backen
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -25,3 +26,18 @@ def session(model, threads: int = 1, providers: list[str] | None = None):
     with tempfile.TemporaryDirectory() as tmp:
         path = save_model(loaded, os.path.join(tmp, "model.onnx"), external=True)
         return ort.InferenceSession(path, opts, providers=providers)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int = 1):
+    """Run torch work (the twin's calibration passes) on `threads` intra-op threads, as ONNX
+    Runtime runs here by default; on a busy machine torch's default of one thread per core
+    spins against the other processes and runs small ops tens of times slower."""
+    import torch  # optional dependency: only the callers that need torch get here
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

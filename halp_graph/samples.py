@@ -198,10 +198,10 @@ def _images(path: str, inputs: dict, limit: int | None) -> tuple[dict[str, np.nd
         raise DataError(f"{path}: a directory of images needs a model with one input, this "
                         f"one has {len(inputs)} ({', '.join(inputs)})")
     name, (dims, _) = next(iter(inputs.items()))
+    files, labels = _image_files(path)
     if len(dims) != 4 or dims[1] not in (3, None):
         raise DataError(f"{path}: images need an input shaped [N, 3, H, W]; {name!r} is {_show(dims)}")
     height, width = dims[2] or 224, dims[3] or 224
-    files, labels = _image_files(path)
     if limit:
         files, labels = files[:limit], (labels[:limit] if labels is not None else None)
     return {name: np.stack([load_image(f, height, width) for f in files])}, labels

@@ -34,6 +34,7 @@ from halp_graph.graph.capture_onnx import LoadedModel, from_proto
 from halp_graph.graph.groups import AxisKey
 from halp_graph.onnx_io import check_full
 from halp_graph.plan import PruningPlan, element_masks
+from halp_graph.runtime import torch_threads
 from halp_graph.samples import Samples
 
 from .base import Pass, PassResult, as_loaded
@@ -66,13 +67,15 @@ class ReconstructPass(Pass):
     in_place = False
 
     def __init__(self, dense, plan: PruningPlan, samples: Samples, groups: GroupSet | None = None,
-                 steps=STEPS, ridge: float = RIDGE, rows: int = ROWS_PER_LAYER, seed: int = 0):
+                 steps=STEPS, ridge: float = RIDGE, rows: int = ROWS_PER_LAYER, seed: int = 0,
+                 threads: int = 1):
         unknown = set(steps) - set(STEPS)
         if unknown:
             raise ValueError(f"unknown reconstruction steps {sorted(unknown)}; choose from {STEPS}")
         self.dense = as_loaded(dense)
         self.plan, self.samples, self.groups = plan, samples, groups
         self.steps, self.ridge, self.rows, self.seed = tuple(steps), ridge, rows, seed
+        self.threads = threads
 
     def call(self, model: LoadedModel) -> PassResult:
         from halp_graph.twin import build_twin
@@ -83,7 +86,8 @@ class ReconstructPass(Pass):
         dense_twin, pruned_twin = build_twin(self.dense), build_twin(model)
         batches = [{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in b.items()}
                    for b in self.samples.batches(CHUNK)]
-        layers = self._refit_all(dense_twin, pruned_twin, masks, batches)
+        with torch_threads(self.threads):
+            layers = self._refit_all(dense_twin, pruned_twin, masks, batches)
         changed = any(r.chosen != "pruned" for r in layers)
         info = {"layers": [r.to_json() for r in layers], "samples": len(self.samples),
                 "seconds": round(time.perf_counter() - start, 3), "steps": list(self.steps)}

@@ -28,6 +28,7 @@ import torch
 from ..errors import HalpError
 from ..graph.capture_onnx import LoadedModel
 from ..graph.groups import GroupSet
+from ..runtime import torch_threads
 from ..samples import Samples
 from .channel_masks import ChannelMasks
 from .distortion import OutputDistortion
@@ -73,7 +74,13 @@ def build_checked_twin(model: LoadedModel, feeds: dict):
 
 def loss_aware_scores(groups: GroupSet, model: LoadedModel, samples: Samples,
                       batch_size: int = FISHER_BATCH, empty_samples: int = EMPTY_SAMPLES,
-                      seed: int = 0, twin=None) -> LossAwareScores:
+                      seed: int = 0, twin=None, threads: int = 1) -> LossAwareScores:
+    """Fisher scores and measured emptying on `samples`, torch on `threads` threads."""
+    with torch_threads(threads):
+        return _scores(groups, model, samples, batch_size, empty_samples, seed, twin)
+
+
+def _scores(groups, model, samples, batch_size, empty_samples, seed, twin) -> LossAwareScores:
     clock = time.perf_counter()
     seconds = {}
     batches = [_tensors(b) for b in samples.batches(batch_size)]
