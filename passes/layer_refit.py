@@ -40,18 +40,24 @@ class LayerGeometry:
         """(inputs [rows, groups, features], targets [rows, groups, outputs/groups]) at up
         to `take` sampled positions of this chunk."""
         if self.op_type == "Conv":
+            # the patches at sampled output positions only (im2col of every position of a
+            # large map would not fit in memory)
             top, left, bottom, right = self.pads
             padded = F.pad(x, (left, right, top, bottom)) if any(self.pads) else x
-            cols = F.unfold(padded, self.kernel, dilation=self.dilations, stride=self.strides)
-            n, feat, positions = cols.shape
-            tgt = y.reshape(n, y.shape[1], -1)
-            if tgt.shape[2] != positions:
-                raise ValueError("conv output positions do not match the unfolded input")
-            index = torch.randperm(n * positions, generator=generator)[:take]
-            cols = cols.permute(0, 2, 1).reshape(n * positions, feat)[index]
-            tgt = tgt.permute(0, 2, 1).reshape(n * positions, -1)[index]
-            return (cols.reshape(len(index), self.groups, feat // self.groups),
-                    tgt.reshape(len(index), self.groups, -1))
+            n, channels = x.shape[:2]
+            oh, ow = y.shape[2], y.shape[3]
+            index = torch.randperm(n * oh * ow, generator=generator)[:take]
+            b, pos = index // (oh * ow), index % (oh * ow)
+            oy, ox = pos // ow, pos % ow
+            (kh, kw), (sy, sx), (dy, dx) = self.kernel, self.strides, self.dilations
+            ky = torch.arange(kh).repeat_interleave(kw) * dy
+            kx = torch.arange(kw).repeat(kh) * dx
+            rows_y = (oy * sy)[:, None] + ky[None, :]  # [rows, kh*kw]
+            rows_x = (ox * sx)[:, None] + kx[None, :]
+            patches = padded[b[:, None], :, rows_y, rows_x]  # [rows, kh*kw, channels]
+            cols = patches.permute(0, 2, 1).reshape(len(index), channels * kh * kw)
+            tgt = y[b, :, oy, ox]
+            return (cols.reshape(len(index), self.groups, -1), tgt.reshape(len(index), self.groups, -1))
         flat_x = x.reshape(-1, x.shape[-1])
         flat_y = y.reshape(-1, y.shape[-1])
         index = torch.randperm(len(flat_x), generator=generator)[:take]
@@ -65,7 +71,8 @@ class NormalEquations:
         self.rows = 0
 
     def add(self, x: torch.Tensor, y: torch.Tensor, take: int, generator: torch.Generator) -> None:
-        xs, ys = self.geometry.rows(x.double(), y.double(), take, generator)
+        xs, ys = self.geometry.rows(x, y, take, generator)
+        xs, ys = xs.double(), ys.double()
         if self.bias:
             xs = torch.cat([xs, torch.ones(*xs.shape[:2], 1, dtype=xs.dtype)], dim=2)
         xtx = torch.einsum("rgi,rgj->gij", xs, xs)
