@@ -1,11 +1,15 @@
 """ONNX Runtime sessions for models held in memory, the one place the library opens them
-for inference (calibration, fidelity, checks); latency timing has its own backends."""
+for inference (calibration, fidelity, checks; latency timing has its own backends), the
+random feeds those checks and timings run on, and the thread count of torch work."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+
+import numpy as np
+from onnx import helper
 
 from .graph import as_loaded
 from .onnx_io import save_model
@@ -26,6 +30,27 @@ def session(model, threads: int = 1, providers: list[str] | None = None):
     with tempfile.TemporaryDirectory() as tmp:
         path = save_model(loaded, os.path.join(tmp, "model.onnx"), external=True)
         return ort.InferenceSession(path, opts, providers=providers)
+
+
+def random_inputs(model, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random feeds for every graph input; symbolic dimensions become `batch`."""
+    loaded = as_loaded(model)
+    rng = np.random.default_rng(seed)
+    inits = {t.name for t in loaded.proto.graph.initializer}
+    feeds = {}
+    for vi in loaded.proto.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else batch for d in tt.shape.dim]
+        dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        if np.issubdtype(dtype, np.floating):
+            feeds[vi.name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype == np.bool_:
+            feeds[vi.name] = rng.integers(0, 2, shape).astype(bool)
+        else:
+            feeds[vi.name] = rng.integers(0, 10, shape).astype(dtype)
+    return feeds
 
 
 @contextlib.contextmanager

@@ -11,35 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from onnx import helper
 
 from .graph import GroupSet, analyze, as_loaded
 from .graph.capture_onnx import LoadedModel
 from .plan import PruningPlan
-from .runtime import session
+from .runtime import random_inputs, session
 
 RTOL, ATOL = 1e-4, 1e-5
-
-
-def random_inputs(model, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random feeds for every graph input; symbolic dimensions become `batch`."""
-    loaded = as_loaded(model)
-    rng = np.random.default_rng(seed)
-    inits = {t.name for t in loaded.proto.graph.initializer}
-    feeds = {}
-    for vi in loaded.proto.graph.input:
-        if vi.name in inits:
-            continue
-        tt = vi.type.tensor_type
-        shape = [d.dim_value if d.HasField("dim_value") else batch for d in tt.shape.dim]
-        dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
-        if np.issubdtype(dtype, np.floating):
-            feeds[vi.name] = rng.standard_normal(shape).astype(dtype)
-        elif dtype == np.bool_:
-            feeds[vi.name] = rng.integers(0, 2, shape).astype(bool)
-        else:
-            feeds[vi.name] = rng.integers(0, 10, shape).astype(dtype)
-    return feeds
 
 
 @dataclass

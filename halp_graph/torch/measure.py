@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from halp_graph.testing import random_inputs, session
+from halp_graph.runtime import random_inputs, session
 
 
 def onnx_latency_ms(model, batch: int = 1, rounds: int = 30, runs: int = 5, warmup: int = 10,

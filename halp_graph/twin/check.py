@@ -49,7 +49,7 @@ def relative_error(twin_out: np.ndarray, ort_out: np.ndarray) -> float:
 
 def check_twin(twin, model, feeds=None, batch: int = 2, seed: int = 0, rtol: float = 1e-4,
                raise_on_fail: bool = False) -> TwinReport:
-    from ..testing import random_inputs, session
+    from ..runtime import random_inputs, session
 
     loaded = as_loaded(model)
     if feeds is None:

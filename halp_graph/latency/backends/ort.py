@@ -138,7 +138,7 @@ class OrtBackend(Backend):
 
         import onnx
 
-        from ...testing import random_inputs
+        from ...runtime import random_inputs
 
         feeds = random_inputs(model, batch=self.target.batch, seed=0)
         with tempfile.TemporaryDirectory(prefix="halp_ort_context_") as tmp:
@@ -161,7 +161,7 @@ class OrtBackend(Backend):
         import tempfile
 
         from ...onnx_io import save_model
-        from ...testing import random_inputs
+        from ...runtime import random_inputs
 
         feeds = random_inputs(model, batch=self.target.batch, seed=0)
         if model.has_external_data or model.proto.ByteSize() >= 2**31 - 1:

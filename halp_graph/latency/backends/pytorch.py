@@ -100,7 +100,7 @@ class TorchBackend(Backend):
 
     def runner(self, model: LoadedModel):
         from ...onnx_io import materialize
-        from ...testing import random_inputs
+        from ...runtime import random_inputs
         graph, feeds = self._graph(materialize(model), random_inputs(model, batch=self.target.batch))
         return clocked(self._run_once(graph, feeds), self.target.timing_clock)
 

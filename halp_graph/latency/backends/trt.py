@@ -145,7 +145,7 @@ class TensorRTBackend(Backend):
 
     def runner(self, model: LoadedModel):
         from ...onnx_io import materialize
-        from ...testing import random_inputs
+        from ...runtime import random_inputs
         proto = materialize(model)
         engine = self.build_engine(proto.SerializeToString())
         return clocked(self._run_once(engine, random_inputs(model, batch=self.target.batch)), "wall")
