@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import DataError, TargetError
-from ..fidelity import FidelityProbe
+from ..fidelity import FidelityProbe, describe
 from ..graph import GroupSet, analyze, as_loaded
 from ..graph.capture_onnx import LoadedModel
 from ..plan import PruningPlan
@@ -158,6 +158,7 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
             log(f"reconstruction: {len(recovery['layers'])} layers refitted [{timings['reconstruction']:.1f}s]")
             if probe is not None:
                 fidelity["final"] = probe.measure(final_model)
+                log(f"fidelity after reconstruction: {describe(fidelity['final'])}")
     elif search is not None:
         fidelity = search.pop("fidelity")
         final_model = chosen.model
