@@ -123,7 +123,7 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
     log(f"saliency: {scoring.method} [{timings['saliency']:.1f}s]")
 
     problem = build_problem(groups, source.cost_model, scoring.scores, budget=0.0,
-                            empty_costs=scoring.empty)
+                            measured=scoring.tables)
     lap("problem")
 
     def rewrite(plan: PruningPlan) -> LoadedModel:

@@ -22,6 +22,7 @@ class Scoring:
     method: str
     scores: dict
     empty: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -59,4 +60,5 @@ def _loss_aware(groups, loaded, calib) -> Scoring:
         result = loss_aware_scores(groups, loaded, calib)
     except LossAwareUnavailable as exc:
         raise BackendUnavailable(str(exc)) from None
-    return Scoring("loss-aware", check_scores(groups, result.scores), result.empty, result.to_json())
+    return Scoring("loss-aware", check_scores(groups, result.scores), result.empty, result.tables,
+                   result.to_json())

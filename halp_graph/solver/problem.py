@@ -134,13 +134,15 @@ class Problem:
 
 # ------------------------------------------------------------------ from a real model
 def build_problem(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str, np.ndarray],
-                  budget: float, empty_costs: Mapping[str, float] | None = None) -> Problem:
+                  budget: float, measured: Mapping[str, list] | None = None) -> Problem:
     """The knapsack for one model: options from `cost_model.candidate_counts`, values from
     `saliency` (see halp_graph.saliency.check_scores), one term per layer.
 
-    empty_costs: for groups that may be emptied, the measured loss of emptying them, in
-    the unit of the scores (loss-aware saliency). The zero-channel option is then priced
-    by it instead of by the sum of the group's channel scores (see empty_priced)."""
+    measured: per group, (channels removed, measured loss) points in the unit of the
+    scores (loss-aware saliency's tables; removing the whole group is emptying it). The
+    group's options are then priced by those measurements, interpolated between them
+    along the scores' own curve (see measured_values), instead of by sums of channel
+    scores."""
     from ..saliency import check_scores
 
     scores = check_scores(groups, saliency)
@@ -151,8 +153,8 @@ def build_problem(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str
         options = admissible_counts(group, cost_model.candidate_counts(group))
         counts[group.id] = options
         values[group.id] = count_values(scores[group.id], group.blocks, options)
-        if empty_costs and group.id in empty_costs and options[0] == 0:
-            values[group.id] = empty_priced(values[group.id], float(empty_costs[group.id]))
+        if measured and measured.get(group.id):
+            values[group.id] = measured_values(scores[group.id], options, measured[group.id])
     sizes = {g.id: g.size for g in groups}
     terms = []
     for layer in groups.layers:
@@ -163,13 +165,34 @@ def build_problem(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str
                    getattr(cost_model, "unit", ""))
 
 
-def empty_priced(values: np.ndarray, empty_cost: float) -> np.ndarray:
-    """Values of a group's options (ascending counts, the first one 0) with emptying priced
-    at `empty_cost`: each option's loss is what its removed channels score, the empty
-    option's is `empty_cost`; values are the largest loss minus each option's loss, so
-    they stay non-negative (one option is chosen per group: a shift changes no choice)."""
-    loss = values[-1] - values
-    loss[0] = max(empty_cost, 0.0)
+def measured_values(scores: np.ndarray, options: np.ndarray, points) -> np.ndarray:
+    """Values of a group's options (ascending kept counts) from measured losses.
+
+    `points` are (removed, loss) pairs, the lowest-scoring channels removed first. The loss
+    of removing r channels is interpolated between the measured r's bracketing it, along
+    the cumulative score of the removed channels (the scores' local estimate gives the
+    shape, the measurements the level); past the last measurement it grows with the
+    scores in proportion. Losses are made non-decreasing in r, and values are the largest
+    loss minus each option's loss, so they stay non-negative (one option is chosen per
+    group: a shift changes no choice)."""
+    size = len(scores)
+    cumulative = np.concatenate([[0.0], np.cumsum(np.sort(np.asarray(scores, dtype=np.float64)))])
+    knots = sorted({(0, 0.0), *((int(r), float(d)) for r, d in points)})
+    rs = np.array([k[0] for k in knots])
+    ds = np.maximum.accumulate(np.array([max(k[1], 0.0) for k in knots]))
+    loss = np.empty(len(options))
+    for i, count in enumerate(options):
+        r = size - int(count)
+        j = int(np.searchsorted(rs, r, side="right")) - 1
+        if j >= len(rs) - 1:  # past the last measurement
+            base = cumulative[rs[-1]]
+            loss[i] = ds[-1] * (cumulative[r] / base if base > 0 else 1.0) if r > rs[-1] else ds[-1]
+            continue
+        a, b = rs[j], rs[j + 1]
+        fa, fb = cumulative[a], cumulative[b]
+        t = (cumulative[r] - fa) / (fb - fa) if fb > fa else (r - a) / (b - a)
+        loss[i] = ds[j] + t * (ds[j + 1] - ds[j])
+    loss = np.maximum.accumulate(loss[::-1])[::-1]  # fewer kept never loses less
     return loss.max() - loss
 
 
