@@ -22,3 +22,9 @@ run prune_budget.py                         # issue 5: hitting the budget, end-t
 run prune_alternatives.py --budgets 0.3,0.5,0.7   # issue 5: against uniform and global magnitude
 run fmnist_benchmark.py                     # issue 6: HALP while fine-tuning (needs dataset-fashion-mnist)
 run efficientnet_lite0_oneshot.py           # issue 6: a real pretrained network, one-shot
+run twin_agreement.py                       # issue 11 groundwork: the torch twin against ONNX Runtime
+run fidelity_oneshot.py                     # issue 10: accuracy vs measured latency, Fashion-MNIST ResNet
+run fidelity_oneshot.py --model models/fmnist_mobilenet.onnx   # issue 10: the second family
+run efficientnet_lite0_fidelity.py --budgets 0.9,0.7           # issue 10: EfficientNet-lite0 agreement
+run efficientnet_lite0_fidelity.py --budgets 0.9,0.7 --calibration other-images
+run recovery_cost.py                        # issue 10: scoring + reconstruction cost in inferences
