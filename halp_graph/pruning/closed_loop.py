@@ -67,7 +67,7 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
     dense_pred = problem.dense_cost
     budget = goal * dense_pred if relative else goal
     rounds: list[Round] = []
-    with _Timer(target, model) if measurable else contextlib.nullcontext() as timer:
+    with DenseTimer(target, model) if measurable else contextlib.nullcontext() as timer:
         for index in range(1, max_rounds + 1):
             result = solve_problem(problem.with_budget(budget), method=method, time_limit=time_limit)
             r = Round(index, budget, result.status, result.predicted_cost, result.objective,
@@ -109,7 +109,7 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
     return _choose(rounds, goal), rounds
 
 
-class _Timer:
+class DenseTimer:
     """One backend and one warm session of the dense model for all rounds; each round's
     pruned model is timed interleaved with it."""
 

@@ -11,7 +11,7 @@ budget, so every probe is reported. The kept plan is timed on the target at the 
 from __future__ import annotations
 
 from ..solver import make_plan, solve_problem
-from .closed_loop import Round, _Timer
+from .closed_loop import Round, DenseTimer
 
 PROBES = 8
 FLOOR = 0.02  # of the dense predicted latency: the lowest budget tried
@@ -51,7 +51,7 @@ def fastest_keeping(problem, groups, scores, rewrite, recover, probe, min_agreem
     search["fidelity"] = best.fidelity
     fidelity, best.fidelity = best.fidelity, best.fidelity["before_reconstruction"]
     if measurable:
-        with _Timer(target, dense_model) as timer:
+        with DenseTimer(target, dense_model) as timer:
             dense_t, pruned_t = timer.measure(best.model, measure_rounds)
         best.measured_ms, best.measured_dense_ms = pruned_t.median_ms, dense_t.median_ms
         best.achieved = pruned_t.median_ms / dense_t.median_ms
