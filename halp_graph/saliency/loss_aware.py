@@ -39,7 +39,8 @@ from .channel_masks import ChannelMasks
 from .distortion import OutputDistortion
 
 FISHER_BATCH = 32
-TABLE_SAMPLES = 64  # samples on which each group's measured table is taken
+TABLE_SAMPLES = (16, 64)  # fewest and most samples each measured table point is taken on
+TABLE_FORWARDS = 3000  # the tables' sample count shrinks so they cost at most this many forwards
 FRACTIONS = (0.25, 0.5, 0.75)  # removed shares of a group at which its distortion is measured
 
 
@@ -58,9 +59,11 @@ class LossAwareScores:
     seconds: dict = field(default_factory=dict)
     twin_max_rel: float | None = None
     tables: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    table_samples: int = 0
 
     def to_json(self) -> dict:
-        return {"unit": self.unit, "samples": self.samples, "seconds": self.seconds,
+        return {"unit": self.unit, "samples": self.samples, "table_samples": self.table_samples,
+                "seconds": self.seconds,
                 "twin_max_rel_error": self.twin_max_rel,
                 "empty_distortion": {g: float(v) for g, v in self.empty.items()},
                 "measured_tables": {g: [[r, float(d)] for r, d in pts] for g, pts in self.tables.items()}}
@@ -81,9 +84,11 @@ def build_checked_twin(model: LoadedModel, feeds: dict):
 
 
 def loss_aware_scores(groups: GroupSet, model: LoadedModel, samples: Samples,
-                      batch_size: int = FISHER_BATCH, table_samples: int = TABLE_SAMPLES,
+                      batch_size: int = FISHER_BATCH, table_samples: int | None = None,
                       fractions=FRACTIONS, seed: int = 0, twin=None, threads: int = 1) -> LossAwareScores:
-    """Fisher scores and measured tables on `samples`, torch on `threads` threads."""
+    """Fisher scores and measured tables on `samples`, torch on `threads` threads.
+    table_samples: samples per measured point (default: as many as TABLE_FORWARDS allows
+    over all the points, within TABLE_SAMPLES)."""
     with torch_threads(threads):
         return _scores(groups, model, samples, batch_size, table_samples, fractions, seed, twin)
 
@@ -116,11 +121,15 @@ def _scores(groups, model, samples, batch_size, table_samples, fractions, seed, 
     seconds["fisher"] = round(time.perf_counter() - clock, 3)
 
     clock = time.perf_counter()
+    if table_samples is None:
+        points = sum(len(_removed_counts(g, fractions)) for g in prunable)
+        table_samples = min(max(TABLE_FORWARDS // max(points, 1), TABLE_SAMPLES[0]), TABLE_SAMPLES[1])
     measured = _measured(twin, masks, prunable, scores, batches, dense, distortion, table_samples,
                          fractions)
+
     seconds["tables"] = round(time.perf_counter() - clock, 3)
     empty = {g: pts[-1][1] for g, pts in measured.items() if not groups[g].cut and pts}
-    return LossAwareScores(scores, empty, distortion.unit(), total, seconds, max_rel, measured)
+    return LossAwareScores(scores, empty, distortion.unit(), total, seconds, max_rel, measured, table_samples)
 
 
 def _fisher_pass(twin, masks: ChannelMasks, chosen, batches, dense, distortion, generator,
@@ -160,16 +169,18 @@ def _measured(twin, masks: ChannelMasks, chosen, scores, batches, dense, distort
     for batch, reference in zip(batches, dense):
         if count >= limit:
             break
-        used.append((batch, reference))
-        count += len(next(iter(batch.values())))
+        n = len(next(iter(batch.values())))
+        take = min(limit - count, n)
+        if any(r.dim() == 0 or r.shape[0] != n for r in reference):
+            take = n  # outputs not laid out per sample: whole batches only
+        used.append(({k: v[:take] for k, v in batch.items()}, [r[:take] for r in reference]))
+        count += take
     out = {}
     with torch.no_grad():
         for g in chosen:
             order = np.lexsort((np.arange(g.size), scores[g.id]))  # lowest score first
-            removed = sorted({int(round(f * g.size)) for f in fractions} - {0, g.size})
-            if not g.cut:
-                removed.append(g.size)
             points = []
+            removed = _removed_counts(g, fractions)
             for r in removed:
                 mask = torch.ones(g.size)
                 mask[torch.from_numpy(order[:r].copy())] = 0
@@ -182,6 +193,12 @@ def _measured(twin, masks: ChannelMasks, chosen, scores, batches, dense, distort
             out[g.id] = points
     masks.masks = {}
     return out
+
+
+def _removed_counts(group, fractions) -> list[int]:
+    """Channels removed at each measured point: the fractions, then all of a non-cut group."""
+    removed = sorted({int(round(f * group.size)) for f in fractions} - {0, group.size})
+    return removed + ([] if group.cut else [group.size])
 
 
 def _tensors(feeds: dict) -> dict[str, torch.Tensor]:
