@@ -164,7 +164,9 @@ def _fisher_pass(twin, masks: ChannelMasks, chosen, batches, dense, distortion, 
 def _measured(twin, masks: ChannelMasks, chosen, scores, batches, dense, distortion, limit: int,
               fractions) -> dict[str, list[tuple[int, float]]]:
     """Per group: (channels removed, measured distortion) at each removed fraction, the
-    lowest-scoring channels removed first, and for a group that is not a cut, emptied."""
+    lowest-scoring channels removed first, and for a group that is not a cut, emptied.
+    Each measurement reruns the graph only from the first node that produces one of the
+    group's tensors, over a recorded dense run of the first `limit` samples."""
     used, count = [], 0
     for batch, reference in zip(batches, dense):
         if count >= limit:
@@ -175,19 +177,21 @@ def _measured(twin, masks: ChannelMasks, chosen, scores, batches, dense, distort
             take = n  # outputs not laid out per sample: whole batches only
         used.append(({k: v[:take] for k, v in batch.items()}, [r[:take] for r in reference]))
         count += take
+    producer = {o: i for i, node in enumerate(twin.nodes) for o in node.outputs}
     out = {}
     with torch.no_grad():
+        bases = [twin.record(batch) for batch, _ in used]
         for g in chosen:
+            start = min((producer[m.tensor] for m in g.activation_members() if m.tensor in producer), default=0)
             order = np.lexsort((np.arange(g.size), scores[g.id]))  # lowest score first
             points = []
-            removed = _removed_counts(g, fractions)
-            for r in removed:
+            for r in _removed_counts(g, fractions):
                 mask = torch.ones(g.size)
                 mask[torch.from_numpy(order[:r].copy())] = 0
                 masks.masks = {g.id: mask}
                 total = 0.0
-                for batch, reference in used:
-                    outputs = list(twin(batch, hook=masks.hook).values())
+                for base, (_, reference) in zip(bases, used):
+                    outputs = list(twin.run_from(start, base, hook=masks.hook).values())
                     total += float(distortion.per_sample(reference, outputs).sum())
                 points.append((r, total / count))
             out[g.id] = points

@@ -106,6 +106,27 @@ class Twin(nn.Module):
                 env.pop(name, None)
         return {name: self._lookup(name, env) for name in self.output_names}
 
+    def record(self, feeds: dict) -> dict[str, torch.Tensor]:
+        """Every tensor of one run, graph inputs and node outputs, none freed: the base
+        `run_from` reruns part of the graph over."""
+        env = {name: to_tensor(feeds[name]).to(self._device()) for name in self.input_names}
+        for node in self.nodes:
+            outs = self.run_node(node, [self._lookup(n, env) for n in node.inputs])
+            env.update((name, value) for name, value in zip(node.outputs, outs) if name)
+        return env
+
+    def run_from(self, start: int, base: dict, hook: Hook | None = None) -> dict[str, torch.Tensor]:
+        """The graph outputs when nodes[start:] run again, reading anything computed before
+        them from `base` (a `record`), with `hook` on every tensor they produce. Equal to a
+        whole run with the same hook when the hook changes nothing before nodes[start]."""
+        env: dict[str, torch.Tensor] = {}
+        for node in self.nodes[start:]:
+            values = [env[n] if n in env else self._lookup(n, base) for n in node.inputs]
+            for name, value in zip(node.outputs, self.run_node(node, values)):
+                if name:
+                    env[name] = _hooked(hook, name, value)
+        return {name: env[name] if name in env else self._lookup(name, base) for name in self.output_names}
+
     def _lookup(self, name: str, env: dict):
         if not name:
             return None

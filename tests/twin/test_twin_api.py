@@ -220,3 +220,26 @@ def test_check_twin_raises_on_a_corrupted_parameter(net):
     assert not report.ok and report.max_rel > 1e-4 and report.worst_output == twin.output_names[0]
     with pytest.raises(TwinMismatch):
         check_twin(twin, net, raise_on_fail=True)
+
+
+def test_run_from_equals_a_whole_run_with_the_same_hook():
+    import numpy as np
+    import torch
+    from halp_graph.models.random_nets import build_random_net
+    from halp_graph.twin import build_twin
+
+    twin = build_twin(build_random_net(["residual", "concat", "se"], [8, 8, 8], seed=2))
+    feeds = {"x": torch.from_numpy(np.random.default_rng(0).standard_normal((4, 3, 6, 6)).astype(np.float32))}
+    base = twin.record(feeds)
+    start = len(twin.nodes) // 2
+    late = twin.nodes[start].outputs[0]
+
+    def hook(name, value):
+        return value * 0.5 if name == late else value
+    with torch.no_grad():
+        whole = twin(feeds, hook=hook)
+        part = twin.run_from(start, base, hook=hook)
+        plain = twin(feeds)
+    for name in whole:
+        assert torch.allclose(whole[name], part[name], atol=1e-6)
+        assert not torch.allclose(whole[name], plain[name])
