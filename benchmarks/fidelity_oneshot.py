@@ -78,7 +78,7 @@ def baseline_rows(model: str, budget: float, goal_ratio: float, target, images, 
         found = ob.match_latency(make, model, goal_ratio, target)
         rows.append({"budget": budget, "method": label, "latency": found["ratio"],
                      "accuracy": 100 * ob.accuracy(found["model"], images, labels, "input"),
-                     "knob": found["knob"]})
+                     "knob": found["knob"], "tried": found["tried"]})
     return rows
 
 
