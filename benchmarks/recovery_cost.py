@@ -2,7 +2,7 @@
 
     python benchmarks/recovery_cost.py [--models resnet50,mobilenet_v2] [--samples 256]
 
-For each model (torchvision zoo export at 224, legacy exporter; random weights with
+For each model (torchvision zoo export at 224, legacy exporter, symbolic batch; random weights with
 calibrated batch-norm statistics, as models/zoo.py builds them), with `--samples`
 calibration images (natural-image views from scikit-image and scikit-learn photos,
 efficientnet_lite0_images.py, cropped and flipped at several scales):
@@ -66,7 +66,7 @@ def inference_ms(model, x: np.ndarray, runs: int = 10) -> tuple[float, float]:
 
 
 def measure(name: str, count: int) -> dict:
-    path = zoo.export(name, "legacy", resolution=224)
+    path = zoo.export(name, "legacy", resolution=224, dynamic_batch=True)
     model = load_model(path)
     groups = analyze(model)
     calib = Samples({model.proto.graph.input[0].name: images(count)}, None, "views")
