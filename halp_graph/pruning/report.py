@@ -34,7 +34,7 @@ def build_report(*, model_path, target, goal, relative, groups: GroupSet, chosen
         "model": model_path,
         "target": target.to_json(),
         "goal": {"budget": goal} if relative else {"latency_ms": goal},
-        "status": status_of(chosen, goal),
+        "status": _search_status(search) if search is not None else status_of(chosen, goal),
         "latency": {
             "dense_ms": chosen.measured_dense_ms,
             "pruned_ms": chosen.measured_ms,
@@ -65,6 +65,12 @@ def build_report(*, model_path, target, goal, relative, groups: GroupSet, chosen
         "plan": chosen.plan.to_json() if chosen.plan is not None else None,
         "timings_s": timings,
     }
+
+
+def _search_status(search: dict) -> str:
+    if search["found"]:
+        return f"fastest plan found keeping {100 * search['min_agreement']:.1f}% agreement"
+    return f"no plan keeps {100 * search['min_agreement']:.1f}% agreement"
 
 
 def summary(report: dict) -> str:
