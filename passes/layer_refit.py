@@ -11,7 +11,7 @@ is linear in its weight and bias, so fitting is least squares on rows of (patch,
     when the layer has a bias;
   * `bias_shift` and `stats_fold` are the cheap corrections: the mean residual added to
     the bias, and a per-channel affine map (mean and standard deviation of the dense
-    output) folded into weight and bias.
+    output) folded into weight and bias; `PairMoments` prices both from one run.
 Weights are in ONNX layouts: Conv [out, in/groups, kh, kw]; Gemm [out, in] with transB,
 else [in, out]; MatMul [in, out].
 """
@@ -119,18 +119,61 @@ class NormalEquations:
         return new_w.to(weight.dtype).contiguous(), new_b
 
 
+@dataclass
+class PairMoments:
+    """Per-output-channel sums of a layer's outputs y against its targets t over the
+    calibration data: enough to price y + m and a * y + c (the bias and statistics
+    corrections) without running the layer again."""
+
+    n: int
+    sy: torch.Tensor
+    syy: torch.Tensor
+    syt: torch.Tensor
+    st: torch.Tensor
+    stt: torch.Tensor
+
+    @classmethod
+    def of(cls, outputs, targets, axis: int) -> "PairMoments":
+        sums = None
+        n = 0
+        for y, t in zip(outputs, targets):
+            y = y.double().movedim(axis, -1).reshape(-1, y.shape[axis])
+            t = t.double().movedim(axis, -1).reshape(-1, t.shape[axis])
+            part = [y.sum(0), (y * y).sum(0), (y * t).sum(0), t.sum(0), (t * t).sum(0)]
+            sums = part if sums is None else [a + b for a, b in zip(sums, part)]
+            n += y.shape[0]
+        return cls(n, *sums)
+
+    def error(self) -> float:
+        """Summed squared difference |y - t|^2."""
+        return max(float((self.syy - 2 * self.syt + self.stt).sum()), 0.0)
+
+    def shifted(self, m: torch.Tensor) -> "PairMoments":
+        """The moments of y + m."""
+        return PairMoments(self.n, self.sy + self.n * m, self.syy + 2 * m * self.sy + self.n * m * m,
+                           self.syt + m * self.st, self.st, self.stt)
+
+    def affine(self, a: torch.Tensor, c: torch.Tensor) -> "PairMoments":
+        """The moments of a * y + c."""
+        return PairMoments(self.n, a * self.sy + self.n * c,
+                           a * a * self.syy + 2 * a * c * self.sy + self.n * c * c,
+                           a * self.syt + c * self.st, self.st, self.stt)
+
+    def matching_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a, c) per channel giving a * y + c the mean and standard deviation of t."""
+        y_mean, t_mean = self.sy / self.n, self.st / self.n
+        y_std = (self.syy / self.n - y_mean ** 2).clamp_min(0).sqrt()
+        t_std = (self.stt / self.n - t_mean ** 2).clamp_min(0).sqrt()
+        a = torch.where(y_std > 1e-12, t_std / y_std.clamp_min(1e-12), torch.ones_like(y_std))
+        return a, t_mean - a * y_mean
+
+
 def channel_axis(op_type: str, y: torch.Tensor) -> int:
     return 1 if op_type == "Conv" else y.dim() - 1
 
 
-def channel_moments(y: torch.Tensor, axis: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """(sum, sum of squares, count) per channel along `axis`."""
-    moved = y.double().movedim(axis, -1).reshape(-1, y.shape[axis])
-    return moved.sum(dim=0), moved.pow(2).sum(dim=0), moved.shape[0]
-
-
-def bias_shift(bias: torch.Tensor, target_mean: torch.Tensor, output_mean: torch.Tensor) -> torch.Tensor:
-    return (bias.double() + target_mean - output_mean).to(bias.dtype)
+def bias_shift(bias: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    return (bias.double() + shift).to(bias.dtype)
 
 
 def stats_fold(op_type: str, weight: torch.Tensor, bias: torch.Tensor, scale: torch.Tensor,

@@ -12,7 +12,8 @@ network's own inputs it reproduces the dense layer's outputs at its kept channel
   3. a per-channel mean and variance correction folded into weight and bias.
 
 Each layer keeps whichever of {as pruned, 1, 2, 3} has the smallest output error on the
-calibration data, so no layer's error rises; the pass records every layer's error before
+calibration data (1 and 3 priced from the per-channel moments of one run), so no layer's
+error rises; the pass records every layer's error before
 and after, and checks it (`ensures`). Both models run as torch twins (halp_graph.twin)
 in lock step over the calibration data; tensors are freed after their last use.
 
@@ -38,8 +39,7 @@ from halp_graph.runtime import torch_threads
 from halp_graph.samples import Samples
 
 from .base import Pass, PassResult, as_loaded
-from .layer_refit import (LayerGeometry, NormalEquations, bias_shift, channel_axis,
-                          channel_moments, stats_fold)
+from .layer_refit import LayerGeometry, NormalEquations, PairMoments, bias_shift, channel_axis, stats_fold
 from .lockstep import Stepper
 
 ROWS_PER_LAYER = 24_576  # regression rows sampled per layer
@@ -141,17 +141,12 @@ class ReconstructPass(Pass):
         current = run(weight, bias)
         if current[0].shape != target[0].shape:
             return None
-        ref = sum(float(t.double().pow(2).sum()) for t in target) or 1.0
-
-        def error(outputs) -> float:
-            return sum(float((o.double() - t.double()).pow(2).sum()) for o, t in zip(outputs, target)) / ref
-
-        options = [("pruned", weight, bias, error(current))]
+        moments = PairMoments.of(current, target, axis)
+        ref = float(moments.stt.sum()) or 1.0
+        options = [("pruned", weight, bias, moments)]
         if "bias" in self.steps and has_bias:
-            t_sum, _, count = _moments(target, axis)
-            o_sum, _, _ = _moments(current, axis)
-            b1 = bias_shift(bias, t_sum / count, o_sum / count)
-            options.append(("bias", weight, b1, error(run(weight, b1))))
+            shift = (moments.st - moments.sy) / moments.n
+            options.append(("bias", weight, bias_shift(bias, shift), moments.shifted(shift)))
         if "lstsq" in self.steps:
             eq = NormalEquations(geometry, has_bias)
             take = max(1, self.rows // len(x))
@@ -159,38 +154,20 @@ class ReconstructPass(Pass):
                 eq.add(xc, tc, take, generator)
             try:
                 w2, b2 = eq.solve(weight, bias, self.ridge)
-                options.append(("lstsq", w2, b2, error(run(w2, b2))))
+                options.append(("lstsq", w2, b2, PairMoments.of(run(w2, b2), target, axis)))
             except RuntimeError:  # a singular system: keep the other options
                 pass
         if "stats" in self.steps and has_bias:
-            name, w, b, _ = min(options, key=lambda o: o[3])
-            y = run(w, b)
-            t_sum, t_sq, count = _moments(target, axis)
-            y_sum, y_sq, _ = _moments(y, axis)
-            t_mean, y_mean = t_sum / count, y_sum / count
-            t_std = (t_sq / count - t_mean ** 2).clamp_min(0).sqrt()
-            y_std = (y_sq / count - y_mean ** 2).clamp_min(0).sqrt()
-            scale = torch.where(y_std > 1e-12, t_std / y_std.clamp_min(1e-12), torch.ones_like(y_std))
-            shift = t_mean - scale * y_mean
-            w3, b3 = stats_fold(node.op_type, w, b, scale, shift, geometry.trans_b)
-            options.append(("stats", w3, b3, error(run(w3, b3))))
-        best = min(options, key=lambda o: o[3])
+            _, w, b, m = min(options, key=lambda o: o[3].error())
+            scale, offset = m.matching_statistics()
+            w3, b3 = stats_fold(node.op_type, w, b, scale, offset, geometry.trans_b)
+            options.append(("stats", w3, b3, m.affine(scale, offset)))
+        best = min(options, key=lambda o: o[3].error())
         if best[0] != "pruned":
             twin.set_constant(node.inputs[1], best[1])
             if has_bias:
                 twin.set_constant(node.inputs[2], best[2])
-        return LayerRefit(node.name, node.op_type, options[0][3], best[3], best[0])
-
-
-def _moments(chunks, axis):
-    total = sq = None
-    count = 0
-    for c in chunks:
-        s, q, n = channel_moments(c, axis)
-        total = s if total is None else total + s
-        sq = q if sq is None else sq + q
-        count += n
-    return total, sq, count
+        return LayerRefit(node.name, node.op_type, options[0][3].error() / ref, best[3].error() / ref, best[0])
 
 
 def _slots(node, x, weight, bias):

@@ -36,7 +36,7 @@ from ..graph.groups import GroupSet
 from ..runtime import torch_threads
 from ..samples import Samples
 from .channel_masks import ChannelMasks
-from .distortion import OutputDistortion
+from .distortion import MSE, OutputDistortion, output_kind
 
 FISHER_BATCH = 32
 TABLE_SAMPLES = (16, 64)  # fewest and most samples each measured table point is taken on
@@ -104,15 +104,20 @@ def _scores(groups, model, samples, batch_size, table_samples, fractions, seed, 
     seconds["twin"] = round(time.perf_counter() - clock, 3)
     names = list(twin.output_names)
     with torch.no_grad():
-        dense = [list(twin(b).values()) for b in batches]
-    distortion = OutputDistortion(names, dense)
+        first = list(twin(batches[0]).values())
+    dense = None  # the Fisher pass's own outputs, at masks of one, are the dense outputs
+    if any(output_kind(v) == MSE for v in first):  # MSE scales need every batch first
+        with torch.no_grad():
+            dense = [list(twin(b).values()) for b in batches]
+    distortion = OutputDistortion(names, dense or [first])
     prunable = groups.prunable()
     masks = ChannelMasks(groups, prunable)
     generator = torch.Generator().manual_seed(seed)
 
     clock = time.perf_counter()
     fisher = {g.id: np.zeros(g.size) for g in prunable}
-    shared = _fisher_pass(twin, masks, prunable, batches, dense, distortion, generator, fisher, per_sample=True)
+    shared, dense = _fisher_pass(twin, masks, prunable, batches, dense, distortion, generator, fisher,
+                                 per_sample=True)
     if shared:  # groups whose tensors do not carry the batch first: shared masks for them
         _fisher_pass(twin, masks, [g for g in prunable if g.id in shared], batches, dense,
                      distortion, generator, fisher, per_sample=False)
@@ -133,17 +138,21 @@ def _scores(groups, model, samples, batch_size, table_samples, fractions, seed, 
 
 
 def _fisher_pass(twin, masks: ChannelMasks, chosen, batches, dense, distortion, generator,
-                 fisher: dict, per_sample: bool) -> set[str]:
-    """Accumulate squared mask gradients into `fisher`; returns the groups that could not
-    take per-sample masks (their accumulations are discarded and must be redone shared)."""
+                 fisher: dict, per_sample: bool):
+    """Accumulate squared mask gradients into `fisher`. Returns the groups that could not
+    take per-sample masks (their accumulations are discarded and must be redone shared),
+    and the dense outputs per batch (`dense`, or, when None, this pass's own outputs)."""
     for p in twin.parameters():
         p.requires_grad_(False)
-    for batch, reference in zip(batches, dense):
+    references = []
+    for i, batch in enumerate(batches):
         n = len(next(iter(batch.values())))
         masks.masks = {g.id: torch.ones((n, g.size) if per_sample else (g.size,), requires_grad=True)
                        for g in chosen}
         masks.per_sample_ok = {g.id: True for g in chosen}
         outputs = list(twin(batch, hook=masks.hook).values())
+        reference = dense[i] if dense is not None else [o.detach() for o in outputs]
+        references.append(reference)
         loss = distortion.probe(reference, outputs, generator)
         leaves = [masks.masks[g.id] for g in chosen]
         grads = torch.autograd.grad(loss, leaves, allow_unused=True)
@@ -158,7 +167,7 @@ def _fisher_pass(twin, masks: ChannelMasks, chosen, batches, dense, distortion, 
         fisher[gid][:] = 0.0
     for p in twin.parameters():
         p.requires_grad_(True)
-    return bad
+    return bad, references
 
 
 def _measured(twin, masks: ChannelMasks, chosen, scores, batches, dense, distortion, limit: int,
