@@ -5,7 +5,10 @@
     scores = score(groups, "model.onnx", method="activation", calib="calib.npz")
 
 Every measure returns `dict[group_id, np.ndarray]` with one non-negative score per channel
-of each prunable group; the solver keeps the highest-scoring channels. Scores from
+of each prunable group; the solver keeps the highest-scoring channels. Loss-aware saliency
+(in one unit across groups, with measured per-group tables; needs torch) is
+`halp_graph.saliency.loss_aware.loss_aware_scores(groups, model, samples)`, imported on
+its own so that this package does not need torch. Scores from
 elsewhere (Taylor saliency from training) use the same form and pass `check_scores`.
 """
 
