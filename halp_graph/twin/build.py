@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..graph.capture_onnx import as_loaded, default_opset, tensor_loader
+from ..graph.capture_onnx import as_loaded, default_opset, node_names, tensor_loader
 from .errors import OpVariantUnsupported, TwinUnsupported
-from .graph import TwinNode, constant_node_value, consumers, is_trainable, node_names, parse_attrs
+from .graph import TwinNode, constant_node_value, consumers, is_trainable, parse_attrs
 from .module import Twin
 from .registry import OpContext, load_all
 
@@ -33,7 +33,7 @@ def build_twin(model) -> Twin:
         raise TwinUnsupported(missing)
 
     nodes, details, constant_nodes = [], {}, {}
-    for name, node in zip(node_names(graph), graph.node):
+    for name, node in zip(node_names(proto), graph.node):
         if node.op_type == "Constant":
             try:
                 constant_nodes[node.output[0]] = constant_node_value(node)

@@ -74,17 +74,6 @@ def constant_node_value(node: onnx.NodeProto) -> np.ndarray:
     raise ValueError(f"Constant node {node.name!r}: unsupported value attribute {sorted(attrs)}")
 
 
-def node_names(graph: onnx.GraphProto) -> list[str]:
-    names, used = [], set()
-    for i, node in enumerate(graph.node):
-        name = node.name or f"{node.op_type}_{i}"
-        if name in used:
-            name = f"{name}__{i}"
-        used.add(name)
-        names.append(name)
-    return names
-
-
 def consumers(graph: onnx.GraphProto) -> dict[str, list[tuple[str, int]]]:
     """tensor name -> [(consumer op type, input slot)]."""
     out: dict[str, list[tuple[str, int]]] = {}
