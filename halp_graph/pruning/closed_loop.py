@@ -49,6 +49,13 @@ class Round:
     details: dict = field(default_factory=dict)
     fidelity: dict | None = None  # of the rewritten model, before any reconstruction
 
+    @classmethod
+    def solved(cls, index: int, budget_ms: float, result) -> "Round":
+        """A round holding the solver's result at `budget_ms`, nothing rewritten yet."""
+        return cls(index, budget_ms, result.status, result.predicted_cost, result.objective,
+                   result.max_objective, result.solve_time_s, dict(result.counts),
+                   details={k: v for k, v in result.to_json().items() if k != "kept_counts"})
+
     def to_json(self) -> dict:
         return {"round": self.index, "solver_budget_ms": self.budget_ms, "status": self.status,
                 "predicted_ms": self.predicted_ms, "measured_ms": self.measured_ms,
@@ -70,9 +77,7 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
     with DenseTimer(target, model) if measurable else contextlib.nullcontext() as timer:
         for index in range(1, max_rounds + 1):
             result = solve_problem(problem.with_budget(budget), method=method, time_limit=time_limit)
-            r = Round(index, budget, result.status, result.predicted_cost, result.objective,
-                      result.max_objective, result.solve_time_s, dict(result.counts),
-                      details={k: v for k, v in result.to_json().items() if k != "kept_counts"})
+            r = Round.solved(index, budget, result)
             rounds.append(r)
             if not result.feasible:
                 log(f"round {index}: no plan fits {budget:.2f} ms predicted ({result.message})")

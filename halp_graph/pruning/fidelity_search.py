@@ -48,8 +48,8 @@ def fastest_keeping(problem, groups, scores, rewrite, recover, probe, min_agreem
         search["found"] = False
         return _dense_round(problem, groups, scores, dense_model), rounds, search
     search["found"] = True
-    search["fidelity"] = best.fidelity
-    fidelity, best.fidelity = best.fidelity, best.fidelity["before_reconstruction"]
+    search["fidelity"] = best.fidelity  # both stages; the round keeps the rewrite's, as loop rounds do
+    best.fidelity = best.fidelity["before_reconstruction"]
     if measurable:
         with DenseTimer(target, dense_model) as timer:
             dense_t, pruned_t = timer.measure(best.model, measure_rounds)
@@ -58,15 +58,12 @@ def fastest_keeping(problem, groups, scores, rewrite, recover, probe, min_agreem
     else:
         best.achieved = best.predicted_ms / dense_pred
     best.on_target = True
-    search["fidelity"] = fidelity
     return best, rounds, search
 
 
 def _probe(index, budget, problem, groups, scores, rewrite, recover, probe, method, time_limit) -> Round:
     result = solve_problem(problem.with_budget(budget), method=method, time_limit=time_limit)
-    r = Round(index, budget, result.status, result.predicted_cost, result.objective,
-              result.max_objective, result.solve_time_s, dict(result.counts),
-              details={k: v for k, v in result.to_json().items() if k != "kept_counts"})
+    r = Round.solved(index, budget, result)
     if not result.feasible:
         return r
     r.plan = make_plan(groups, scores, result.counts)
