@@ -13,8 +13,8 @@ network's own inputs it reproduces the dense layer's outputs at its kept channel
 
 Each layer keeps whichever of {as pruned, 1, 2, 3} has the smallest output error on the
 calibration data (1 and 3 priced from the per-channel moments of one run), so no layer's
-error rises; the pass records every layer's error before
-and after, and checks it (`ensures`). Both models run as torch twins (halp_graph.twin)
+error rises; the pass records every layer's error before and after and refuses a result
+where one rose. Both models run as torch twins (halp_graph.twin)
 in lock step over the calibration data; tensors are freed after their last use.
 
 This pass changes weights on purpose: the masked-equivalence invariant is the channel
@@ -24,6 +24,7 @@ rewrite's (PruneChannelsPass), not this pass's. Its result passes onnx.checker.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +89,9 @@ class ReconstructPass(Pass):
                    for b in self.samples.batches(CHUNK)]
         with torch_threads(self.threads):
             layers = self._refit_all(dense_twin, pruned_twin, masks, batches)
+        worse = [r for r in layers if r.error_after > r.error_before * (1 + 1e-9)]
+        if worse:
+            raise RewriteError(f"reconstruction raised the output error of layer {worse[0].name}")
         changed = any(r.chosen != "pruned" for r in layers)
         info = {"layers": [r.to_json() for r in layers], "samples": len(self.samples),
                 "seconds": round(time.perf_counter() - start, 3), "steps": list(self.steps)}
@@ -95,13 +99,9 @@ class ReconstructPass(Pass):
             return PassResult(model, False, info)
         result = from_proto(pruned_twin.to_onnx())
         result = LoadedModel(result.proto, model.base_dir, None)
-        self._layers = layers
         return PassResult(result, True, info)
 
     def ensures(self, model: LoadedModel) -> None:
-        worse = [r for r in getattr(self, "_layers", []) if r.error_after > r.error_before * (1 + 1e-9)]
-        if worse:
-            raise RewriteError(f"reconstruction raised the output error of layer {worse[0].name}")
         check_full(model)
 
     # ----------------------------------------------------------------------------------
@@ -109,8 +109,10 @@ class ReconstructPass(Pass):
         dense = Stepper(dense_twin, batches)
         pruned = Stepper(pruned_twin, batches)
         affected = _affected(pruned_twin, dense_twin)
+        uses = Counter(i for n in pruned_twin.nodes for i in n.inputs if i)
+        trainable = set(pruned_twin.parameter_names())
         candidates = {n.outputs[0] for n in pruned_twin.nodes
-                      if n.name in affected and _refittable(n, pruned_twin)} & dense.produced
+                      if n.name in affected and _refittable(n, pruned_twin, uses, trainable)} & dense.produced
         dense.pin(candidates)
         generator = torch.Generator().manual_seed(self.seed)
         layers = []
@@ -177,20 +179,14 @@ def _slots(node, x, weight, bias):
     return values
 
 
-def _refittable(node, twin) -> bool:
+def _refittable(node, twin, uses: Counter, trainable: set[str]) -> bool:
+    """A linear layer whose weight (and bias) are trainable constants only it reads."""
     if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.inputs) < 2:
         return False
-    weight = node.inputs[1]
-    if weight not in twin.parameter_names() or _uses(twin, weight) != 1:
+    params = [i for i in node.inputs[1:3] if i]
+    if any(p not in trainable or uses[p] != 1 for p in params):
         return False
-    if len(node.inputs) > 2 and node.inputs[2]:
-        if node.inputs[2] not in twin.parameter_names() or _uses(twin, node.inputs[2]) != 1:
-            return False
     return _geometry(node, twin) is not None
-
-
-def _uses(twin, name: str) -> int:
-    return sum(1 for n in twin.nodes for i in n.inputs if i == name)
 
 
 def _geometry(node, twin) -> LayerGeometry | None:
@@ -199,11 +195,10 @@ def _geometry(node, twin) -> LayerGeometry | None:
         weight = twin.constant(node.inputs[1])
         if weight is None or weight.dim() != 4 or a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
             return None
+        # ONNX pads for 2-D are (top, left, bottom, right), LayerGeometry's order
         pads = tuple(a.get("pads", [0, 0, 0, 0])) if a.get("auto_pad", "NOTSET") == "NOTSET" else (0, 0, 0, 0)
-        top, left, bottom, right = pads[0], pads[1], pads[2], pads[3]
         return LayerGeometry("Conv", int(a.get("group", 1)), tuple(weight.shape[2:]),
-                             tuple(a.get("strides", [1, 1])), tuple(a.get("dilations", [1, 1])),
-                             (top, left, bottom, right))
+                             tuple(a.get("strides", [1, 1])), tuple(a.get("dilations", [1, 1])), pads)
     if node.op_type == "Gemm":
         if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
             return None

@@ -15,7 +15,7 @@ import numpy as np
 from ..graph import as_loaded
 from ..runtime import session
 from ..samples import Samples
-from .metrics import FidelityMeter
+from .metrics import FidelityMeter, classifier_like
 
 EVAL_BATCH = 32
 
@@ -40,7 +40,7 @@ class FidelityProbe:
         return {"source": self.source, **meter.result()}
 
     def has_classifier(self) -> bool:
-        return any(np.asarray(o).ndim == 2 and np.asarray(o).shape[1] >= 2 for o in self.dense[0])
+        return any(classifier_like(np.asarray(o)) for o in self.dense[0])
 
 
 def describe(fidelity: dict | None) -> str:

@@ -142,8 +142,9 @@ def _fisher_pass(twin, masks: ChannelMasks, chosen, batches, dense, distortion, 
     """Accumulate squared mask gradients into `fisher`. Returns the groups that could not
     take per-sample masks (their accumulations are discarded and must be redone shared),
     and the dense outputs per batch (`dense`, or, when None, this pass's own outputs)."""
-    for p in twin.parameters():
-        p.requires_grad_(False)
+    flags = [(p, p.requires_grad) for p in twin.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)  # only the masks need gradients
     references = []
     for i, batch in enumerate(batches):
         n = len(next(iter(batch.values())))
@@ -165,8 +166,8 @@ def _fisher_pass(twin, masks: ChannelMasks, chosen, batches, dense, distortion, 
     bad = {gid for gid, ok in masks.per_sample_ok.items() if not ok} if per_sample else set()
     for gid in bad:
         fisher[gid][:] = 0.0
-    for p in twin.parameters():
-        p.requires_grad_(True)
+    for p, flag in flags:
+        p.requires_grad_(flag)
     return bad, references
 
 
