@@ -3,6 +3,7 @@ equal measured ONNX Runtime latency.
 
     python benchmarks/fmnist_benchmark.py            # the full table (10-15 min, 1 CPU thread)
     python benchmarks/fmnist_benchmark.py --quick    # the same pipeline in ~3 minutes, tiny budget
+    python benchmarks/fmnist_benchmark.py --model mobilenet --skip-baselines   # HALP on the MobileNet
 
 For each latency target (70%, 50%, 30% of the dense reference's measured latency):
 
@@ -42,7 +43,7 @@ import torch
 
 from halp_graph.cost_model import MacsCostModel
 from halp_graph.models.fmnist_data import load_split
-from halp_graph.models.fmnist_resnet import load_reference
+from halp_graph.models import fmnist_mobilenet, fmnist_resnet
 from halp_graph.models.fmnist_training import evaluate, make_optimizer, train
 from halp_graph.pruning.closed_loop import next_budget
 from halp_graph.torch import HALPPruner, TaylorSaliency, module_groups, select
@@ -53,6 +54,7 @@ import fmnist_report as report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LATENCY_BATCH = 32
+REFERENCES = {"resnet": fmnist_resnet, "mobilenet": fmnist_mobilenet}
 
 
 def macs(model: torch.nn.Module, example: torch.Tensor) -> float:
@@ -158,6 +160,9 @@ def main(argv=None) -> int:
     ap.add_argument("--retries", type=int, default=2,
                     help="rerun HALP with a corrected budget when it lands >5 points off target")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
+    ap.add_argument("--model", choices=sorted(REFERENCES), default="resnet",
+                    help="the trained reference: the ResNet (default) or the MobileNet")
+    ap.add_argument("--skip-baselines", action="store_true", help="HALP only")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     limit_train, limit_test = (10000, 2000) if args.quick else (None, None)
@@ -170,7 +175,8 @@ def main(argv=None) -> int:
     bisect = 6 if args.quick else 12  # grid points when matching latencies
     os.makedirs(args.out, exist_ok=True)
 
-    ref = load_reference()
+    ref = REFERENCES[args.model].load_reference()
+    suffix = "" if args.model == "resnet" else f"_{args.model}"
     example = torch.zeros(1, 1, 28, 28)
     lat_in = torch.zeros(LATENCY_BATCH, 1, 28, 28)
     dense_ms = measure(ref, lat_in, rounds * 2)
@@ -207,7 +213,7 @@ def main(argv=None) -> int:
         extra["attempts"] = len(attempts)
         rows.append(_row("HALP", target, model, test_data, halp_ms, example, seconds, extra))
         _print(rows[-1], dense_ms)
-        for name, plan_for, lo, hi, more in (
+        for name, plan_for, lo, hi, more in () if args.skip_baselines else (
                 ("uniform L1", baselines.uniform_l1_plan, 0.02, 1.0, False),
                 ("global magnitude (TP)", baselines.global_magnitude_plan, 0.0, 0.98, True)):
             knob, _, slim, _ = baselines.match_latency(ref, example, lat_in, plan_for, halp_ms, lo, hi,
@@ -218,14 +224,14 @@ def main(argv=None) -> int:
             ms = measure(slim, lat_in, rounds * 2)
             rows.append(_row(name, target, slim, test_data, ms, example, time.time() - t, {"knob": knob}))
             _print(rows[-1], dense_ms)
-        with open(os.path.join(args.out, "fmnist_results.json"), "w") as f:
+        with open(os.path.join(args.out, f"fmnist_results{suffix}.json"), "w") as f:
             json.dump({"quick": args.quick, "iterations": args.iterations, "rows": rows}, f, indent=1)
     table = report.markdown_table(rows, dense_ms)
     print(table)
     print(f"total {time.time() - started:.0f}s")
-    with open(os.path.join(args.out, "fmnist_results.md"), "w") as f:
+    with open(os.path.join(args.out, f"fmnist_results{suffix}.md"), "w") as f:
         f.write(table + "\n")
-    report.plot(rows, os.path.join(args.out, "fmnist_accuracy_latency.png"),
+    report.plot(rows, os.path.join(args.out, f"fmnist_accuracy_latency{suffix}.png"),
                 title="Fashion-MNIST" + (" (quick run)" if args.quick else ""))
     return 0
 

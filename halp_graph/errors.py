@@ -51,3 +51,10 @@ class DataError(HalpError):
     """Calibration or evaluation data that does not fit the model (shapes, names, labels)."""
 
     exit_code = 8
+
+
+class SettingsError(HalpError):
+    """Options out of range or contradicting each other (training epochs, a schedule with
+    nothing to train, a non-positive temperature)."""
+
+    exit_code = 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from ..latency.cli_args import add_target_args, target_from_args
 from ..onnx_io import check_output_path, save_model
@@ -38,6 +39,24 @@ def add_parser(sub) -> None:
                         "plan that keeps it; with a budget: a result below it fails (exit 1)")
     p.add_argument("--reconstruct", action=argparse.BooleanOptionalAction, default=None,
                    help="refit the pruned layers on the calibration data (default: on with --calib)")
+    tune = p.add_argument_group("training (label-free distillation against the dense model; needs torch)")
+    tune.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
+                      help="distil the pruned model for EPOCHS epochs on --finetune-data; the "
+                           "held-out data keeps the best state (default 0: no training)")
+    tune.add_argument("--finetune-data", metavar="DATA",
+                      help="unlabelled training inputs (.npz or an image directory; default: --calib)")
+    tune.add_argument("--schedule", type=int, metavar="STEPS",
+                      help="HALP's schedule: prune in STEPS steps toward the budget while distilling, "
+                           "scores re-measured between steps (needs --finetune EPOCHS and --calib)")
+    tune.add_argument("--finetune-time", type=float, metavar="SECONDS",
+                      help="stop training after SECONDS and keep the best state so far")
+    tune.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3, cosine-decayed)")
+    tune.add_argument("--batch-size", type=int, help="training batch (default 64)")
+    tune.add_argument("--temperature", type=float, help="distillation temperature on logits (default 2)")
+    tune.add_argument("--feature-weight", type=float, default=0.0,
+                      help="weight of feature matching at the pruned layers (default 0: outputs only)")
+    tune.add_argument("--device", help="where to train: cpu (default) or cuda:N; under torchrun with "
+                                       "nccl, each rank's own GPU")
     p.add_argument("--scores", help="per-channel scores (.npz or JSON keyed by group id) instead of --saliency")
     p.add_argument("--method", choices=SOLVER_METHODS, default="exact",
                    help="exact knapsack (default) or HALP's greedy reference")
@@ -48,7 +67,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..pruning import check_goal, prune
+    from ..pruning import check_goal
     from ..saliency import load_scores
 
     check_goal(args.budget, args.latency_ms, args.min_agreement)
@@ -59,11 +78,38 @@ def run(args) -> int:
     scores = None
     if args.scores:
         scores = load_scores(args.scores)
+    if args.finetune and _launched():
+        return _run_distributed(args, target, scores)
+    return _run(args, target, scores)
+
+
+def _launched() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def _run_distributed(args, target, scores) -> int:
+    """Under torchrun: every rank prunes and trains, rank 0 alone writes."""
+    from ..torch.distributed import launched_group
+
+    with launched_group() as group:
+        if args.device is None and group.device != "cpu":
+            args.device = group.device
+        code = _run(args, target, scores, write=group.rank == 0)
+    return code
+
+
+def _run(args, target, scores, write: bool = True) -> int:
+    from ..pruning import prune
+
     result = prune(args.model, target, args.budget, latency_ms=args.latency_ms, lut=args.lut,
                    saliency=args.saliency, calib=args.calib, eval_data=args.eval_data,
                    holdout=args.holdout, reconstruct=args.reconstruct,
                    min_agreement=args.min_agreement, scores=scores, method=args.method,
-                   max_rounds=args.rounds, progress=True)
+                   max_rounds=args.rounds, progress=True, finetune=args.finetune,
+                   finetune_data=args.finetune_data, schedule=args.schedule,
+                   finetune_time=args.finetune_time, learning_rate=args.lr,
+                   batch_size=args.batch_size, temperature=args.temperature,
+                   feature_weight=args.feature_weight, device=args.device)
     report = result.report
     if result.model is None:
         note(f"error: no plan reaches the goal on {target.name}: "
@@ -74,6 +120,8 @@ def run(args) -> int:
         note(result.summary().rstrip())
         note("error: " + agreement_miss(check) + "; nothing written")
         return 1
+    if not write:
+        return 0
     save_model(result.model, args.output, inputs=(args.model,), force=args.force)
     if args.report:
         write_text(args.report, json.dumps(report, indent=1, default=float) + "\n",

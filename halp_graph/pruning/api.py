@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..errors import DataError, TargetError
+from ..errors import DataError, SettingsError, TargetError
 from ..fidelity import FidelityProbe, describe
 from ..graph import GroupSet, analyze, as_loaded
 from ..graph.capture_onnx import LoadedModel
@@ -29,7 +29,10 @@ from ..plan import PruningPlan
 from .closed_loop import run_loop
 from .data import HOLDOUT, prepare_data
 from .fidelity_search import fastest_keeping
+from .finetune import finetune as run_finetune
+from .finetune import finetune_samples
 from .lut_source import cached_or_built, given_lut
+from .progressive import run_schedule
 from .report import build_report, summary
 from .scoring import score_channels
 
@@ -69,12 +72,48 @@ def check_goal(budget: float | None, latency_ms: float | None,
     return float(latency_ms), False
 
 
+def training_config(epochs: int, schedule: int | None, time_limit: float | None, lr: float | None,
+                    batch_size: int | None, temperature: float | None, feature_weight: float,
+                    progress: bool, device: str | None = None):
+    """The distillation settings of a run, or None when it trains nothing."""
+    if not isinstance(epochs, int) or epochs < 0:
+        raise SettingsError(f"fine-tuning epochs must be a whole number >= 0, not {epochs}")
+    if schedule is not None and (not isinstance(schedule, int) or schedule < 1):
+        raise SettingsError(f"the schedule needs a whole number of steps >= 1, not {schedule}")
+    if schedule and not epochs:
+        raise SettingsError("the schedule prunes while training: give the epochs to train (--finetune N)")
+    if not epochs:
+        return None
+    from ..distill import DistillConfig
+
+    options = {k: v for k, v in (("lr", lr), ("batch_size", batch_size), ("temperature", temperature),
+                                 ("device", device or _rank_device())) if v is not None}
+    try:
+        return DistillConfig(epochs=epochs, time_limit=time_limit, feature_weight=float(feature_weight),
+                             progress=progress, **options)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _rank_device() -> str | None:
+    """cuda:N for a rank of a nccl process group (its collectives need CUDA tensors)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
+        import torch
+        return f"cuda:{torch.cuda.current_device()}"
+    return None
+
+
 def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float | None = None,
           lut: str | None = None, saliency: str = "auto", calib=None, eval_data=None,
           holdout: float = HOLDOUT, reconstruct: bool | None = None, min_agreement: float | None = None,
           scores=None, method: str = "exact", max_rounds: int = 6, tolerance: float = 0.02,
           time_limit: float = 20.0, measure_rounds: int = 10, progress: bool = False,
-          log=None) -> PruneResult:
+          finetune: int = 0, finetune_data=None, schedule: int | None = None,
+          finetune_time: float | None = None, learning_rate: float | None = None,
+          batch_size: int | None = None, temperature: float | None = None,
+          feature_weight: float = 0.0, device: str | None = None, log=None) -> PruneResult:
     """Prune `model` (path, ModelProto or LoadedModel) so that it runs within `budget`
     times its dense latency (or within `latency_ms`) on `target` (a name or a Target).
 
@@ -83,6 +122,16 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
     there is data), and fidelity is measured on `eval_data` or on a `holdout` share of
     `calib`. min_agreement: the top-1 agreement with the dense model the result must keep
     on that data; alone (no budget) it asks for the fastest plan that keeps it.
+
+    finetune: epochs of label-free distillation of the result against the dense model on
+    `finetune_data` (default: the calibration samples), the held-out data choosing the
+    best state; `finetune_time` caps it in seconds. schedule: HALP's iterative schedule
+    in that many pruning steps, distilling throughout (needs finetune epochs). Options of
+    the training: learning_rate, batch_size, temperature, feature_weight (feature matching
+    at the pruned layers; 0 = outputs only), device (where the twins train: "cpu", or
+    "cuda:N"; under a nccl process group, the rank's current CUDA device). Under
+    torch.distributed every rank runs prune with the same arguments: training runs under
+    DistributedDataParallel, and plans are broadcast from rank 0.
     """
     from ..latency import get_target
     from ..passes import PruneChannelsPass
@@ -102,6 +151,11 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
 
     loaded = as_loaded(model)
     data = prepare_data(loaded.proto, calib, eval_data, holdout)
+    training = training_config(finetune, schedule, finetune_time, learning_rate, batch_size,
+                               temperature, feature_weight, progress, device)
+    if schedule and (data.calib is None or goal is None):
+        raise DataError("--schedule needs calibration data (--calib) and a budget or latency goal")
+    train = finetune_samples(finetune_data, loaded.proto, data.calib) if training else None
     if reconstruct and data.calib is None:
         raise DataError("reconstruction needs calibration data (--calib)")
     reconstruct = data.calib is not None if reconstruct is None else reconstruct
@@ -137,8 +191,16 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
         return result.model, result.info
 
     assess = probe.measure if probe is not None else None
-    search = None
-    if goal is None:
+    search = scheduled = None
+    if schedule:
+        solve = {"method": method, "time_limit": time_limit, "max_rounds": max_rounds,
+                 "tolerance": tolerance, "measure_rounds": measure_rounds}
+        outcome = run_schedule(loaded, groups, problem, scoring, source, data, train, training, schedule,
+                               rewrite, goal=goal, relative=relative, target=target, solve=solve,
+                               assess=assess, log=log)
+        chosen, rounds, scheduled = outcome.chosen, outcome.rounds, outcome.info
+        lap("schedule")
+    elif goal is None:
         chosen, rounds, search = fastest_keeping(problem, groups, scoring.scores, rewrite, recover, probe,
                                                  min_agreement, target, loaded, source.measurable,
                                                  method, time_limit, measure_rounds, log)
@@ -149,9 +211,13 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
                                   time_limit=time_limit, max_rounds=max_rounds, tolerance=tolerance,
                                   measure_rounds=measure_rounds, log=log, assess=assess)
     lap("solve_rewrite_measure")
-    final_model, recovery = chosen.model, None
+    final_model, recovery, tuned = chosen.model, None, None
     fidelity = {"before_reconstruction": chosen.fidelity, "final": chosen.fidelity}
-    if chosen.model is not None and chosen.plan is not None and search is None:
+    if scheduled is not None and outcome.model is not None:
+        final_model = outcome.model
+        fidelity = {"before_finetune": chosen.fidelity,
+                    "final": probe.measure(final_model) if probe is not None and final_model else None}
+    elif chosen.model is not None and chosen.plan is not None and search is None:
         final_model, recovery = recover(chosen.plan, chosen.model)
         if recovery is not None:
             lap("reconstruction")
@@ -162,6 +228,17 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
     elif search is not None:
         fidelity = search.pop("fidelity")
         final_model = chosen.model
+    if training and not schedule and final_model is not None and chosen.plan is not None:
+        result = run_finetune(loaded, final_model, chosen.plan, groups, train, data.eval, training, log)
+        tuned = result.info
+        lap("finetune")
+        if not tuned.get("skipped"):
+            final_model = result.model
+            if probe is not None:
+                fidelity["after_reconstruction"] = fidelity["final"] if recovery is not None else None
+                fidelity["before_finetune"] = fidelity["final"]
+                fidelity["final"] = probe.measure(final_model)
+                log(f"fidelity after fine-tuning: {describe(fidelity['final'])}")
     agreement_check = None
     if min_agreement is not None:
         agreement = (fidelity["final"] or {}).get("agreement")
@@ -184,5 +261,5 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
                           pruned_proto=final_model.proto if final_model else None, timings=timings,
                           data=data.to_json(), fidelity=fidelity if probe is not None else None,
                           reconstruction=recovery, empty_costs=scoring.empty, search=search,
-                          agreement_check=agreement_check)
+                          agreement_check=agreement_check, finetune=tuned, schedule=scheduled)
     return PruneResult(final_model, report, chosen.plan, groups)

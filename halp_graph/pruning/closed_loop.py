@@ -68,11 +68,14 @@ class Round:
 def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, target, *,
              goal: float, relative: bool, measurable: bool, method: str, time_limit: float,
              max_rounds: int, tolerance: float, measure_rounds: int, log,
-             assess=None) -> tuple[Round, list[Round]]:
+             assess=None, start_budget: float | None = None) -> tuple[Round, list[Round]]:
     """`goal` is a fraction of the dense latency (relative) or milliseconds; `rewrite(plan)`
-    returns the pruned model; `assess(model)`, when given, measures each round's fidelity."""
+    returns the pruned model; `assess(model)`, when given, measures each round's fidelity.
+    start_budget: the first round's solver budget in predicted ms (default: the goal)."""
     dense_pred = problem.dense_cost
     budget = goal * dense_pred if relative else goal
+    if start_budget is not None:
+        budget = start_budget
     rounds: list[Round] = []
     with DenseTimer(target, model) if measurable else contextlib.nullcontext() as timer:
         for index in range(1, max_rounds + 1):

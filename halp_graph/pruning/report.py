@@ -24,7 +24,8 @@ def build_report(*, model_path, target, goal, relative, groups: GroupSet, chosen
                  saliency: dict, method: str, original_proto, pruned_proto, timings: dict,
                  data: dict | None = None, fidelity: dict | None = None, reconstruction: dict | None = None,
                  empty_costs: dict | None = None, search: dict | None = None,
-                 agreement_check: dict | None = None) -> dict:
+                 agreement_check: dict | None = None, finetune: dict | None = None,
+                 schedule: dict | None = None) -> dict:
     kept = {g.id: int(chosen.counts.get(g.id, g.size)) for g in groups}
     macs = MacsCostModel(groups)
     dense_macs = macs.dense_cost()
@@ -49,6 +50,8 @@ def build_report(*, model_path, target, goal, relative, groups: GroupSet, chosen
         "data": data,
         "fidelity": fidelity,
         "reconstruction": reconstruction,
+        "finetune": finetune,
+        "schedule": schedule,
         "emptied": [{"group": g.id, "size": g.size,
                      "measured_distortion": (empty_costs or {}).get(g.id)}
                     for g in groups if g.prunable and kept[g.id] == 0],
@@ -110,13 +113,28 @@ def fidelity_rows(report: dict) -> list[tuple[str, str]]:
     if not fidelity:
         return [("accuracy", NO_DATA)]
     rows = []
-    recon = report.get("reconstruction")
-    if recon is not None and fidelity.get("before_reconstruction") is not None:
-        rows.append(("fidelity, rewrite", describe(fidelity["before_reconstruction"])))
-        rows.append(("fidelity, final", describe(fidelity["final"]) +
-                     f" (after reconstruction of {len(recon['layers'])} layers)"))
-    else:
+    recon, tuned, schedule = report.get("reconstruction"), report.get("finetune"), report.get("schedule")
+    staged = fidelity.get("before_finetune") is not None or (
+        recon is not None and fidelity.get("before_reconstruction") is not None)
+    if not staged:
         rows.append(("fidelity", describe(fidelity["final"])))
+    else:
+        if fidelity.get("before_reconstruction") is not None:
+            rows.append(("fidelity, rewrite", describe(fidelity["before_reconstruction"])))
+        if recon is not None and fidelity.get("after_reconstruction") is not None:
+            rows.append(("fidelity, reconstructed", describe(fidelity["after_reconstruction"])
+                         + f" ({len(recon['layers'])} layers refitted)"))
+        how = ""
+        if tuned and not tuned.get("skipped"):
+            how = f" (after {tuned['epochs_run']:g} epochs of distillation, {tuned['stopped']})"
+        elif schedule and not schedule.get("skipped"):
+            how = f" (after the {schedule['steps']}-step schedule, {schedule['training']['stopped']})"
+        elif recon is not None:
+            how = f" (after reconstruction of {len(recon['layers'])} layers)"
+        rows.append(("fidelity, final", describe(fidelity["final"]) + how))
+    for name, entry in (("fine-tuning", tuned), ("schedule", schedule)):
+        if entry and entry.get("skipped"):
+            rows.append((name, f"skipped: {entry['skipped']}"))
     rows.append(("evaluated on", str(fidelity["final"]["source"]) if fidelity.get("final") else "-"))
     check = report.get("min_agreement")
     if check:

@@ -3,7 +3,9 @@
 A group's channels live in every tensor that is one of its activation members; a mask of
 one value per channel (per sample, or shared by the batch) multiplies each of those
 tensors along the member's axis. A mask at 1 changes nothing; a mask at 0 computes what
-the plan that removes the channel computes (the equivalence invariant). Gradients with
+the plan that removes the channel computes (the equivalence invariant). `base` masks,
+fixed 0/1 per channel, hold channels an earlier step removed at zero under whatever mask
+is being probed (the iterative schedule scores a partly pruned model this way). Gradients with
 respect to the masks are the channels' first-order effect on whatever the outputs feed.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
 import torch
 
 from ..graph.groups import Group, GroupSet
@@ -29,15 +32,26 @@ class ChannelMasks:
             for m in g.activation_members():
                 self.by_tensor[m.tensor].append((g.id, m.axis, m.elem_start, m.block))
         self.masks: dict[str, torch.Tensor] = {}
+        self.base: dict[str, torch.Tensor] = {}
         self.per_sample_ok: dict[str, bool] = {g.id: True for g in chosen}
 
     def hook(self, name: str, value: torch.Tensor) -> torch.Tensor:
         for gid, axis, start, block in self.by_tensor.get(name, ()):
-            mask = self.masks.get(gid)
-            if mask is None:
+            mask, base = self.masks.get(gid), self.base.get(gid)
+            if mask is None and base is None:
                 continue
+            mask = base if mask is None else (mask if base is None else mask * base)
             value = value * self._expand(gid, mask, value, axis, start, block)
         return value
+
+    def set_removed(self, removed: dict[str, "np.ndarray"]) -> None:
+        """Hold the given channels (group id -> indices) at zero from now on."""
+        self.base = {}
+        for gid, index in removed.items():
+            if gid in self.groups and len(index):
+                mask = torch.ones(self.groups[gid].size)
+                mask[torch.as_tensor(np.asarray(index, dtype=np.int64))] = 0
+                self.base[gid] = mask
 
     def _expand(self, gid, mask, value, axis, start, block) -> torch.Tensor:
         axis = axis % value.dim()
@@ -52,14 +66,14 @@ class ChannelMasks:
         lead = channel.shape[:-1]
         parts = []
         if start:
-            parts.append(torch.ones(*lead, start, dtype=channel.dtype))
+            parts.append(torch.ones(*lead, start, dtype=channel.dtype, device=channel.device))
         parts.append(channel)
         rest = length - start - size * block
         if rest:
-            parts.append(torch.ones(*lead, rest, dtype=channel.dtype))
+            parts.append(torch.ones(*lead, rest, dtype=channel.dtype, device=channel.device))
         full = torch.cat(parts, dim=-1) if len(parts) > 1 else channel
         shape = [1] * value.dim()
         shape[axis] = length
         if per_sample:
             shape[0] = value.shape[0]
-        return full.reshape(shape).to(value.dtype)
+        return full.reshape(shape).to(device=value.device, dtype=value.dtype)

@@ -20,6 +20,10 @@ The result's `scores` order channels within a group; `tables` give the measured 
 removing the lowest-scoring r channels, which `build_problem` interpolates (along the
 Fisher curve between measured points) to value every option, emptying included, in one
 unit across groups. `empty` is the measured distortion of emptying each non-cut group.
+
+`removed` scores a partly pruned model (the iterative schedule's later steps): those
+channels are held at zero throughout, score zero, come first in every group's order, and
+the tables are measured at shares of the channels that remain.
 """
 
 from __future__ import annotations
@@ -85,15 +89,18 @@ def build_checked_twin(model: LoadedModel, feeds: dict):
 
 def loss_aware_scores(groups: GroupSet, model: LoadedModel, samples: Samples,
                       batch_size: int = FISHER_BATCH, table_samples: int | None = None,
-                      fractions=FRACTIONS, seed: int = 0, twin=None, threads: int = 1) -> LossAwareScores:
+                      fractions=FRACTIONS, seed: int = 0, twin=None, threads: int = 1,
+                      removed: dict | None = None) -> LossAwareScores:
     """Fisher scores and measured tables on `samples`, torch on `threads` threads.
     table_samples: samples per measured point (default: as many as TABLE_FORWARDS allows
-    over all the points, within TABLE_SAMPLES)."""
+    over all the points, within TABLE_SAMPLES). removed: channels (group id -> indices)
+    already pruned, held at zero."""
     with torch_threads(threads):
-        return _scores(groups, model, samples, batch_size, table_samples, fractions, seed, twin)
+        return _scores(groups, model, samples, batch_size, table_samples, fractions, seed, twin,
+                       {g: np.asarray(i, dtype=np.int64) for g, i in (removed or {}).items()})
 
 
-def _scores(groups, model, samples, batch_size, table_samples, fractions, seed, twin) -> LossAwareScores:
+def _scores(groups, model, samples, batch_size, table_samples, fractions, seed, twin, removed) -> LossAwareScores:
     clock = time.perf_counter()
     seconds = {}
     batches = [_tensors(b) for b in samples.batches(batch_size)]
@@ -103,15 +110,16 @@ def _scores(groups, model, samples, batch_size, table_samples, fractions, seed, 
         max_rel = report.max_rel
     seconds["twin"] = round(time.perf_counter() - clock, 3)
     names = list(twin.output_names)
+    prunable = groups.prunable()
+    masks = ChannelMasks(groups, prunable)
+    masks.set_removed(removed)
     with torch.no_grad():
-        first = list(twin(batches[0]).values())
+        first = list(twin(batches[0], hook=masks.hook).values())
     dense = None  # the Fisher pass's own outputs, at masks of one, are the dense outputs
     if any(output_kind(v) == MSE for v in first):  # MSE scales need every batch first
         with torch.no_grad():
-            dense = [list(twin(b).values()) for b in batches]
+            dense = [list(twin(b, hook=masks.hook).values()) for b in batches]
     distortion = OutputDistortion(names, dense or [first])
-    prunable = groups.prunable()
-    masks = ChannelMasks(groups, prunable)
     generator = torch.Generator().manual_seed(seed)
 
     clock = time.perf_counter()
@@ -123,14 +131,20 @@ def _scores(groups, model, samples, batch_size, table_samples, fractions, seed, 
                      distortion, generator, fisher, per_sample=False)
     total = sum(len(next(iter(b.values()))) for b in batches)
     scores = {gid: f / total for gid, f in fisher.items()}
+    for gid, index in removed.items():
+        if gid in scores and len(index):
+            kept = np.ones(len(scores[gid]), dtype=bool)
+            kept[index] = False
+            floor = max(float(scores[gid].max()), 1.0) * 1e-30
+            scores[gid] = np.where(kept, np.maximum(scores[gid], floor), 0.0)  # removed stay first
     seconds["fisher"] = round(time.perf_counter() - clock, 3)
 
     clock = time.perf_counter()
     if table_samples is None:
-        points = sum(len(_removed_counts(g, fractions)) for g in prunable)
+        points = sum(len(_removed_counts(g, fractions, len(removed.get(g.id, ())))) for g in prunable)
         table_samples = min(max(TABLE_FORWARDS // max(points, 1), TABLE_SAMPLES[0]), TABLE_SAMPLES[1])
     measured = _measured(twin, masks, prunable, scores, batches, dense, distortion, table_samples,
-                         fractions)
+                         fractions, removed)
 
     seconds["tables"] = round(time.perf_counter() - clock, 3)
     empty = {g: pts[-1][1] for g, pts in measured.items() if not groups[g].cut and pts}
@@ -172,7 +186,7 @@ def _fisher_pass(twin, masks: ChannelMasks, chosen, batches, dense, distortion, 
 
 
 def _measured(twin, masks: ChannelMasks, chosen, scores, batches, dense, distortion, limit: int,
-              fractions) -> dict[str, list[tuple[int, float]]]:
+              fractions, removed: dict) -> dict[str, list[tuple[int, float]]]:
     """Per group: (channels removed, measured distortion) at each removed fraction, the
     lowest-scoring channels removed first, and for a group that is not a cut, emptied.
     Each measurement reruns the graph only from the first node that produces one of the
@@ -190,12 +204,15 @@ def _measured(twin, masks: ChannelMasks, chosen, scores, batches, dense, distort
     producer = {o: i for i, node in enumerate(twin.nodes) for o in node.outputs}
     out = {}
     with torch.no_grad():
-        bases = [twin.record(batch) for batch, _ in used]
+        bases = [twin.record(batch, hook=masks.hook) for batch, _ in used]
         for g in chosen:
             start = min((producer[m.tensor] for m in g.activation_members() if m.tensor in producer), default=0)
-            order = np.lexsort((np.arange(g.size), scores[g.id]))  # lowest score first
-            points = []
-            for r in _removed_counts(g, fractions):
+            gone = np.zeros(g.size, dtype=bool)
+            gone[removed.get(g.id, np.zeros(0, dtype=np.int64))] = True
+            order = np.lexsort((np.arange(g.size), scores[g.id], ~gone))  # removed, then lowest score
+            already = int(gone.sum())
+            points = [(already, 0.0)] if already else []
+            for r in _removed_counts(g, fractions, already):
                 mask = torch.ones(g.size)
                 mask[torch.from_numpy(order[:r].copy())] = 0
                 masks.masks = {g.id: mask}
@@ -209,10 +226,12 @@ def _measured(twin, masks: ChannelMasks, chosen, scores, batches, dense, distort
     return out
 
 
-def _removed_counts(group, fractions) -> list[int]:
-    """Channels removed at each measured point: the fractions, then all of a non-cut group."""
-    removed = sorted({int(round(f * group.size)) for f in fractions} - {0, group.size})
-    return removed + ([] if group.cut else [group.size])
+def _removed_counts(group, fractions, already: int = 0) -> list[int]:
+    """Channels removed at each measured point: `already` plus the fractions of the rest,
+    then all of a non-cut group."""
+    rest = group.size - already
+    removed = sorted({already + int(round(f * rest)) for f in fractions} - {already, group.size})
+    return removed + ([] if group.cut or already == group.size else [group.size])
 
 
 def _tensors(feeds: dict) -> dict[str, torch.Tensor]:

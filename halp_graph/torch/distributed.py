@@ -69,3 +69,50 @@ def broadcast_plan(plan: PruningPlan, groups: GroupSet, group=None) -> PruningPl
         if not m.all():
             keep[gid] = np.nonzero(m)[0].tolist()
     return PruningPlan(keep)
+
+
+def broadcast_value(value: float, group=None) -> float:
+    """Rank 0's `value` on every rank (the value itself when not distributed): decisions
+    such as stopping or keeping a state are taken once and shared."""
+    if not is_distributed():
+        return value
+    buf = torch.tensor([float(value)], dtype=torch.float64, device=comm_device(group))
+    src = 0 if group is None else dist.get_global_rank(group, 0)
+    dist.broadcast(buf, src=src, group=group)
+    return float(buf.item())
+
+
+class launched_group:
+    """Context manager for a process launched by torchrun (WORLD_SIZE > 1 in the
+    environment): joins the default process group (nccl when CUDA is available, else
+    gloo; $HALP_GRAPH_DIST_BACKEND overrides) unless one is initialised already, and
+    leaves it on exit. `device` is where this rank trains: cuda:LOCAL_RANK under nccl,
+    else cpu. Outside torchrun it does nothing (rank 0 of 1)."""
+
+    def __init__(self):
+        self.joined = False
+        self.device = "cpu"
+
+    def __enter__(self) -> "launched_group":
+        import os
+
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not is_distributed():
+            backend = os.environ.get("HALP_GRAPH_DIST_BACKEND") or (
+                "nccl" if torch.cuda.is_available() else "gloo")
+            if backend == "nccl":
+                local = int(os.environ.get("LOCAL_RANK", "0"))
+                torch.cuda.set_device(local)
+                self.device = f"cuda:{local}"
+            dist.init_process_group(backend)
+            self.joined = True
+        elif is_distributed() and dist.get_backend() == "nccl":
+            self.device = f"cuda:{torch.cuda.current_device()}"
+        return self
+
+    @property
+    def rank(self) -> int:
+        return rank()
+
+    def __exit__(self, *exc) -> None:
+        if self.joined:
+            dist.destroy_process_group()

@@ -106,13 +106,13 @@ class Twin(nn.Module):
                 env.pop(name, None)
         return {name: self._lookup(name, env) for name in self.output_names}
 
-    def record(self, feeds: dict) -> dict[str, torch.Tensor]:
-        """Every tensor of one run, graph inputs and node outputs, none freed: the base
-        `run_from` reruns part of the graph over."""
-        env = {name: to_tensor(feeds[name]).to(self._device()) for name in self.input_names}
+    def record(self, feeds: dict, hook: Hook | None = None) -> dict[str, torch.Tensor]:
+        """Every tensor of one run (with `hook` on each, as in forward), graph inputs and
+        node outputs, none freed: the base `run_from` reruns part of the graph over."""
+        env = {name: _hooked(hook, name, to_tensor(feeds[name]).to(self._device())) for name in self.input_names}
         for node in self.nodes:
             outs = self.run_node(node, [self._lookup(n, env) for n in node.inputs])
-            env.update((name, value) for name, value in zip(node.outputs, outs) if name)
+            env.update((name, _hooked(hook, name, value)) for name, value in zip(node.outputs, outs) if name)
         return env
 
     def run_from(self, start: int, base: dict, hook: Hook | None = None) -> dict[str, torch.Tensor]:

@@ -93,3 +93,29 @@ def test_fisher_scores_predict_the_measured_cost_of_removing_one_channel():
             measured.append(_kl(dense, out))
     rank = np.corrcoef(np.argsort(np.argsort(predicted)), np.argsort(np.argsort(measured)))[0, 1]
     assert rank > 0.8, rank
+
+
+def test_removed_channels_score_zero_and_tables_price_the_model_they_leave():
+    """Scoring a partly pruned model (the schedule's later steps): the removed channels are
+    held at zero, score nothing and come first; the tables are measured from there, and
+    their emptied point is what the rewrite of the full removal measures in ORT."""
+    model = from_proto(two_branch_net(quiet_scale=0.5, dead=5))
+    groups = analyze(model)
+    loud = _group_of(groups, "loud")
+    removed = {loud.id: np.array([0, 1, 2])}
+    samples = _samples(128)
+    result = loss_aware_scores(groups, model, samples, removed=removed, table_samples=128)
+    scores = result.scores[loud.id]
+    assert np.all(scores[[0, 1, 2]] == 0) and np.all(scores[3:] > 0)  # dead channel 5 too: above zero
+    points = dict(result.tables[loud.id])
+    assert points[3] == 0.0 and min(points) == 3  # nothing below what is already removed
+    assert set(points) - {3} <= set(range(4, loud.size + 1))
+    # the measured loss of removing 3 more (channel order by score) against the rewrite
+    order = [c for c in np.lexsort((np.arange(loud.size), scores)) if c not in (0, 1, 2)]
+    r = max(k for k in points if k < loud.size)
+    gone = [0, 1, 2] + [int(c) for c in order[:r - 3]]
+    feeds = samples.arrays
+    base = session(prune_channels(model, PruningPlan({loud.id: [3, 4, 5]}), groups)).run(None, feeds)[0]
+    cut = session(prune_channels(model, PruningPlan({loud.id: [c for c in range(loud.size) if c not in gone]}),
+                                 groups)).run(None, feeds)[0]
+    assert points[r] == pytest.approx(_kl(base, cut), rel=1e-3, abs=1e-6)
