@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 
-from .common import note
+from .common import add_input_shapes, note, shape_profiles
 
 
 def add_parser(sub) -> None:
@@ -18,11 +18,13 @@ def add_parser(sub) -> None:
     add_target_args(p)
     p.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_input_shapes(p, several=True)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..graph import load_model
+    from ..input_shapes import fix_input_shapes
     from ..latency import measure_model
     from ..latency.backends import open_backend
     from ..latency.cli_args import target_from_args
@@ -30,19 +32,33 @@ def run(args) -> int:
 
     target = target_from_args(args)
     model = load_model(args.model)
+    profiles = shape_profiles(args, several=True)
+    shaped = [(p, fix_input_shapes(model, p.shapes)) for p in profiles] or [(None, model)]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         backend = open_backend(target)
     for w in caught:
         note(f"warning: {w.message}")
-    timing = measure_model(model, target, QUICK_MODEL if args.quick else MODEL, backend=backend)
-    backend.close()
+    try:
+        timings = [(p, measure_model(m, target, QUICK_MODEL if args.quick else MODEL, backend=backend))
+                   for p, m in shaped]
+    finally:
+        backend.close()
     kind = "estimate" if backend.estimate else "measured"
     if args.json:
-        print(json.dumps({"model": args.model, "target": target.to_json(), "kind": kind,
-                          "fingerprint": backend.fingerprint(), **timing.to_json()}))
-    else:
+        runs = [{"shapes": p.to_json() if p else None, **t.to_json()} for p, t in timings]
+        out = {"model": args.model, "target": target.to_json(), "kind": kind,
+               "fingerprint": backend.fingerprint(), **timings[0][1].to_json()}
+        if profiles:
+            out["profiles"] = runs
+            out["weighted_median_ms"] = sum(p.weight * t.median_ms for p, t in timings)
+        print(json.dumps(out))
+        return 0
+    for p, timing in timings:
         extra = "" if backend.estimate else f", min {timing.min_ms:.3f} ms over {timing.runs} runs"
-        print(f"{args.model}: median {timing.median_ms:.3f} ms{extra} "
+        shape = f" at {p.label()} (weight {p.weight:.2f})" if p else ""
+        print(f"{args.model}{shape}: median {timing.median_ms:.3f} ms{extra} "
               f"({kind}; {target.summary()}; clock {target.timing_clock})")
+    if len(timings) > 1:
+        print(f"weighted median {sum(p.weight * t.median_ms for p, t in timings):.3f} ms")
     return 0

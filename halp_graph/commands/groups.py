@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..graph import analyze, load_model
 from ..graph.export import FORMATS, render
-from .common import add_force, write_text
+from .common import add_force, add_input_shapes, with_shapes, write_text
 
 
 def add_parser(sub) -> None:
@@ -14,12 +14,13 @@ def add_parser(sub) -> None:
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text table (default), groups JSON (halp_graph.groups/1), dot or graphml")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    add_input_shapes(p)
     add_force(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    model = load_model(args.model)
+    model = with_shapes(load_model(args.model), args)
     text = render(analyze(model), args.format)
     if args.output:
         write_text(args.output, text, inputs=(args.model,), force=args.force)

@@ -6,7 +6,7 @@ import os
 import warnings
 
 from ..errors import TargetError
-from .common import add_force, note
+from .common import add_force, add_input_shapes, note, shape_profiles
 
 
 def add_parser(sub) -> None:
@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
                    help="reuse the entries of an existing LUT built for the same target")
     b.add_argument("--quick", action="store_true",
                    help="fewer timings per layer and shorter runs (a rough table, fast)")
+    add_input_shapes(b, several=True)
     add_force(b)
     b.set_defaults(func=run_build)
 
@@ -53,22 +54,29 @@ def run_build(args) -> int:
 
     target = target_from_args(args)
     check_output_path(args.output, inputs=(args.model, args.update), force=args.force)
+    from ..input_shapes import fix_input_shapes
+
     model = load_model(args.model)
-    existing = LatencyLUT.load(args.update, target=target) if args.update else None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        lut = build_lut(model, target, sampling=QUICK_SAMPLING if args.quick else SamplingConfig(),
-                        timing=QUICK if args.quick else DEFAULT,
-                        model_timing=QUICK_MODEL if args.quick else MODEL,
-                        existing=existing, progress=True, name=os.path.basename(args.model))
-    for w in caught:
-        note(f"warning: {w.message}")
+    profiles = shape_profiles(args, several=True)
+    models = [(p.label(), fix_input_shapes(model, p.shapes)) for p in profiles] or [(None, model)]
+    lut = LatencyLUT.load(args.update, target=target) if args.update else None
+    name = os.path.basename(args.model)
+    for label, shaped in models:  # one table covering every shape profile
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lut = build_lut(shaped, target, sampling=QUICK_SAMPLING if args.quick else SamplingConfig(),
+                            timing=QUICK if args.quick else DEFAULT,
+                            model_timing=QUICK_MODEL if args.quick else MODEL,
+                            existing=lut, progress=True, name=f"{name} {label}" if label else name)
+        for w in caught:
+            note(f"warning: {w.message}")
     lut.save(args.output, force=args.force, inputs=(args.model,))
-    record = next(iter(lut.models.values()))
     kind = "ESTIMATE" if lut.is_estimate else "measured"
-    print(f"wrote {args.output}: {len(lut.entries)} entries for {len(record.layers)} layers, "
-          f"{lut.meta.get('timed_points', 0)} timings in {lut.meta.get('build_seconds', 0):.0f} s; "
-          f"dense latency {record.dense.median_ms:.3f} ms ({kind}, {target.summary()})")
+    for record in list(lut.models.values())[-len(models):]:
+        print(f"wrote {args.output}: {len(lut.entries)} entries for {len(record.layers)} layers, "
+              f"{lut.meta.get('timed_points', 0)} timings in {lut.meta.get('build_seconds', 0):.0f} s; "
+              f"dense latency {record.dense.median_ms:.3f} ms ({kind}, {target.summary()})"
+              + (f" [{record.name}]" if len(models) > 1 else ""))
     return 0
 
 
