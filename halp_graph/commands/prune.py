@@ -10,7 +10,7 @@ from ..latency.cli_args import add_target_args, target_from_args
 from ..onnx_io import check_output_path, save_model
 from ..pruning.scoring import METHODS as SALIENCY_METHODS
 from ..solver import METHODS as SOLVER_METHODS
-from .common import add_force, note, write_text
+from .common import add_force, add_input_shapes, note, shape_profiles, write_text
 
 
 def add_parser(sub) -> None:
@@ -62,6 +62,10 @@ def add_parser(sub) -> None:
                    help="exact knapsack (default) or HALP's greedy reference")
     p.add_argument("--rounds", type=int, default=6, help="closed-loop rounds at most (default 6)")
     p.add_argument("--report", help="write the report JSON (halp_graph.report/1) here")
+    add_input_shapes(p, several=True)
+    p.add_argument("--fix-shapes", action="store_true",
+                   help="write the pruned model at the --input-shapes shape (default: it keeps the "
+                        "model's dynamic axes)")
     add_force(p)
     p.set_defaults(func=run)
 
@@ -75,6 +79,7 @@ def run(args) -> int:
     check_output_path(args.output, inputs=(args.model,), force=args.force)
     if args.report:
         check_output_path(args.report, inputs=(args.model, args.output), force=args.force)
+    args.profiles = shape_profiles(args, several=True)
     scores = None
     if args.scores:
         scores = load_scores(args.scores)
@@ -109,7 +114,8 @@ def _run(args, target, scores, write: bool = True) -> int:
                    finetune_data=args.finetune_data, schedule=args.schedule,
                    finetune_time=args.finetune_time, learning_rate=args.lr,
                    batch_size=args.batch_size, temperature=args.temperature,
-                   feature_weight=args.feature_weight, device=args.device)
+                   feature_weight=args.feature_weight, device=args.device,
+                   input_shapes=args.profiles, fix_shapes=args.fix_shapes)
     report = result.report
     if result.model is None:
         note(f"error: no plan reaches the goal on {target.name}: "

@@ -17,6 +17,7 @@ minimum agreement alone, a search over budgets finds the fastest plan that keeps
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from ..errors import DataError, SettingsError, TargetError
 from ..fidelity import FidelityProbe, describe
 from ..graph import GroupSet, analyze, as_loaded
 from ..graph.capture_onnx import LoadedModel
+from ..input_shapes import ShapeProfile, fix_input_shapes, parse_profiles
 from ..plan import PruningPlan
 from .closed_loop import run_loop
 from .data import HOLDOUT, prepare_data
@@ -32,6 +34,7 @@ from .fidelity_search import fastest_keeping
 from .finetune import finetune as run_finetune
 from .finetune import finetune_samples
 from .lut_source import cached_or_built, given_lut
+from .profiles import WeightedCostModel, shaped_models
 from .progressive import run_schedule
 from .report import build_report, summary
 from .scoring import score_channels
@@ -70,6 +73,44 @@ def check_goal(budget: float | None, latency_ms: float | None,
     if not (isinstance(latency_ms, (int, float)) and latency_ms > 0):
         raise TargetError(f"latency must be a positive number of milliseconds, not {latency_ms}")
     return float(latency_ms), False
+
+
+def shaped_input(loaded: LoadedModel, input_shapes, fix_shapes: bool) -> tuple[LoadedModel, list]:
+    """(the model to rewrite and write, the shape profiles to time at). With fix_shapes the
+    model itself is fixed to its one profile, and nothing is left to vary."""
+    profiles = list(input_shapes or [])
+    if profiles and not isinstance(profiles[0], ShapeProfile):
+        profiles = parse_profiles([p.split() if isinstance(p, str) else p for p in profiles])
+    if fix_shapes:
+        if len(profiles) != 1:
+            raise SettingsError("--fix-shapes writes the model at one shape: give one --input-shapes")
+        return fix_input_shapes(loaded, profiles[0].shapes), []
+    return loaded, profiles
+
+
+def same_groups(dynamic: GroupSet, shaped: GroupSet) -> GroupSet:
+    """The groups of the model as it will be rewritten (dynamic axes kept), which must be
+    those found at the given shape."""
+    from ..errors import CaptureError
+
+    if [(g.id, g.size, g.prunable) for g in dynamic] != [(g.id, g.size, g.prunable) for g in shaped]:
+        frozen = [g.id for g in dynamic if g.id in {h.id for h in shaped.prunable()} and not g.prunable]
+        raise CaptureError("the model's channel groups differ between its dynamic axes and the given "
+                           f"--input-shapes (e.g. {', '.join(frozen[:3]) or 'their layout'}); "
+                           "add --fix-shapes to prune and write it at that shape")
+    return dynamic
+
+
+def cost_source(loaded: LoadedModel, groups: GroupSet, shaped: list, target, lut: str | None, progress: bool):
+    """The latency tables: one model, or every shape profile with the weighted sum of their
+    cost models (the first profile's table stands for the rest in the report)."""
+    if not shaped:
+        return given_lut(lut, groups, target) if lut else cached_or_built(loaded, groups, target, progress)
+    sources = [given_lut(lut, s.groups, target) if lut else cached_or_built(s.model, s.groups, target, progress)
+               for s in shaped]
+    model = WeightedCostModel([(s.profile.weight, src.cost_model, s.groups) for s, src in zip(shaped, sources)])
+    return dataclasses.replace(sources[0], cost_model=model,
+                               measurable=all(src.measurable for src in sources))
 
 
 def training_config(epochs: int, schedule: int | None, time_limit: float | None, lr: float | None,
@@ -113,7 +154,8 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
           finetune: int = 0, finetune_data=None, schedule: int | None = None,
           finetune_time: float | None = None, learning_rate: float | None = None,
           batch_size: int | None = None, temperature: float | None = None,
-          feature_weight: float = 0.0, device: str | None = None, log=None) -> PruneResult:
+          feature_weight: float = 0.0, device: str | None = None, input_shapes=None,
+          fix_shapes: bool = False, log=None) -> PruneResult:
     """Prune `model` (path, ModelProto or LoadedModel) so that it runs within `budget`
     times its dense latency (or within `latency_ms`) on `target` (a name or a Target).
 
@@ -132,6 +174,12 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
     "cuda:N"; under a nccl process group, the rank's current CUDA device). Under
     torch.distributed every rank runs prune with the same arguments: training runs under
     DistributedDataParallel, and plans are broadcast from rank 0.
+
+    input_shapes: shape profiles (input_shapes.ShapeProfile, or --input-shapes strings
+    such as ["images:1,3,640,640@0.7", "images:1,3,320,320"]): shape inference, the
+    latency tables, timing and calibration run at them, and the goal is the weighted
+    latency over them (profiles.py). The result keeps the model's dynamic axes unless
+    fix_shapes (one profile) writes it at that shape.
     """
     from ..latency import get_target
     from ..passes import PruneChannelsPass
@@ -149,8 +197,9 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
         timings[name] = round(now - clock, 3)
         clock = now
 
-    loaded = as_loaded(model)
-    data = prepare_data(loaded.proto, calib, eval_data, holdout)
+    loaded, profiles = shaped_input(as_loaded(model), input_shapes, fix_shapes)
+    work = fix_input_shapes(loaded, profiles[0].shapes) if profiles else loaded  # analysed and calibrated
+    data = prepare_data(work.proto, calib, eval_data, holdout)
     training = training_config(finetune, schedule, finetune_time, learning_rate, batch_size,
                                temperature, feature_weight, progress, device)
     if schedule and (data.calib is None or goal is None):
@@ -159,7 +208,10 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
     if reconstruct and data.calib is None:
         raise DataError("reconstruction needs calibration data (--calib)")
     reconstruct = data.calib is not None if reconstruct is None else reconstruct
-    groups = analyze(loaded)
+    groups = analyze(work)
+    if work is not loaded:
+        groups = same_groups(analyze(loaded), groups)
+    shaped = shaped_models(loaded, profiles, groups) if profiles else []
     lap("capture")
     log(f"captured {len(groups)} groups, {len(groups.prunable())} prunable, "
         f"{len(groups.layers)} layers [{timings['capture']:.1f}s]")
@@ -168,11 +220,11 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
         raise DataError("--min-agreement needs held-out data (--calib or --eval) and a "
                         "classifier-like output ([samples, classes])")
 
-    source = given_lut(lut, groups, target) if lut else cached_or_built(loaded, groups, target, progress)
+    source = cost_source(loaded, groups, shaped, target, lut, progress)
     lap("lut")
     log(f"latency table: {source.origin} ({source.path}) [{timings['lut']:.1f}s]")
 
-    scoring = score_channels(groups, loaded, saliency, data.calib, scores, log)
+    scoring = score_channels(groups, work, saliency, data.calib, scores, log)
     lap("saliency")
     log(f"saliency: {scoring.method} [{timings['saliency']:.1f}s]")
 
@@ -194,7 +246,7 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
     search = scheduled = None
     if schedule:
         solve = {"method": method, "time_limit": time_limit, "max_rounds": max_rounds,
-                 "tolerance": tolerance, "measure_rounds": measure_rounds}
+                 "tolerance": tolerance, "measure_rounds": measure_rounds, "profiles": profiles}
         outcome = run_schedule(loaded, groups, problem, scoring, source, data, train, training, schedule,
                                rewrite, goal=goal, relative=relative, target=target, solve=solve,
                                assess=assess, log=log)
@@ -203,13 +255,14 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
     elif goal is None:
         chosen, rounds, search = fastest_keeping(problem, groups, scoring.scores, rewrite, recover, probe,
                                                  min_agreement, target, loaded, source.measurable,
-                                                 method, time_limit, measure_rounds, log)
+                                                 method, time_limit, measure_rounds, log, profiles=profiles)
         goal = chosen.achieved if chosen.achieved is not None else 1.0
     else:
         chosen, rounds = run_loop(problem, groups, scoring.scores, loaded, rewrite, target, goal=goal,
                                   relative=relative, measurable=source.measurable, method=method,
                                   time_limit=time_limit, max_rounds=max_rounds, tolerance=tolerance,
-                                  measure_rounds=measure_rounds, log=log, assess=assess)
+                                  measure_rounds=measure_rounds, log=log, assess=assess,
+                                  profiles=profiles)
     lap("solve_rewrite_measure")
     final_model, recovery, tuned = chosen.model, None, None
     fidelity = {"before_reconstruction": chosen.fidelity, "final": chosen.fidelity}
@@ -250,7 +303,8 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
             kept, _, record = fastest_keeping(problem, groups, scoring.scores, rewrite, recover, probe,
                                               min_agreement, target, loaded, source.measurable, method,
                                               time_limit, measure_rounds, log,
-                                              floor=min(1.0, chosen.budget_ms / problem.dense_cost))
+                                              floor=min(1.0, chosen.budget_ms / problem.dense_cost),
+                                              profiles=profiles)
             agreement_check["fastest_keeping"] = {
                 "found": record["found"], "achieved": kept.achieved if record["found"] else None,
                 "measured_ms": kept.measured_ms if record["found"] else None,
@@ -261,5 +315,6 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
                           pruned_proto=final_model.proto if final_model else None, timings=timings,
                           data=data.to_json(), fidelity=fidelity if probe is not None else None,
                           reconstruction=recovery, empty_costs=scoring.empty, search=search,
-                          agreement_check=agreement_check, finetune=tuned, schedule=scheduled)
+                          agreement_check=agreement_check, finetune=tuned, schedule=scheduled,
+                          profiles=profiles)
     return PruneResult(final_model, report, chosen.plan, groups)

@@ -25,6 +25,7 @@ from ..latency.backends import open_backend
 from ..latency.measure import time_interleaved
 from ..plan import PruningPlan
 from ..solver import make_plan, solve_problem
+from .profiles import fixed_for, per_shape_rows, weighted
 
 AIM = 0.99  # aim this far inside the goal: a fresh measurement wobbles by about 1%
 OVER = 0.005  # measured up to this much over the goal still counts as on target
@@ -68,16 +69,19 @@ class Round:
 def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, target, *,
              goal: float, relative: bool, measurable: bool, method: str, time_limit: float,
              max_rounds: int, tolerance: float, measure_rounds: int, log,
-             assess=None, start_budget: float | None = None) -> tuple[Round, list[Round]]:
+             assess=None, start_budget: float | None = None,
+             profiles=None) -> tuple[Round, list[Round]]:
     """`goal` is a fraction of the dense latency (relative) or milliseconds; `rewrite(plan)`
     returns the pruned model; `assess(model)`, when given, measures each round's fidelity.
-    start_budget: the first round's solver budget in predicted ms (default: the goal)."""
+    start_budget: the first round's solver budget in predicted ms (default: the goal).
+    profiles: shape profiles (input_shapes.ShapeProfile) the latency is the weighted sum
+    over; each round then records its latency per shape."""
     dense_pred = problem.dense_cost
     budget = goal * dense_pred if relative else goal
     if start_budget is not None:
         budget = start_budget
     rounds: list[Round] = []
-    with DenseTimer(target, model) if measurable else contextlib.nullcontext() as timer:
+    with DenseTimer(target, model, profiles) if measurable else contextlib.nullcontext() as timer:
         for index in range(1, max_rounds + 1):
             result = solve_problem(problem.with_budget(budget), method=method, time_limit=time_limit)
             r = Round.solved(index, budget, result)
@@ -100,6 +104,8 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
             if _in_window(_achieved(pairs, relative), goal, tolerance):
                 dense_t, pruned_t = timer.measure_fresh(r.model, measure_rounds)  # confirm it
                 pairs.append((pruned_t.median_ms, dense_t.median_ms))
+            if profiles:
+                r.details["per_shape"] = per_shape_rows(profiles, dense_t, pruned_t)
             r.measured_ms = sum(p for p, _ in pairs) / len(pairs)
             r.measured_dense_ms = sum(d for _, d in pairs) / len(pairs)
             r.achieved = _achieved(pairs, relative)
@@ -119,15 +125,23 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
 
 class DenseTimer:
     """One backend and one warm session of the dense model for all rounds; each round's
-    pruned model is timed interleaved with it."""
+    pruned model is timed interleaved with it. With shape profiles, one dense session per
+    profile, the pruned model timed at each profile's shape, and the weighted sums
+    returned (profiles.WeightedTiming, per-profile timings included)."""
 
-    def __init__(self, target, dense_model):
+    def __init__(self, target, dense_model, profiles=None):
         self.target, self.dense_model = target, dense_model
+        self.profiles = list(profiles or [])
+
+    def _dense_models(self):
+        if not self.profiles:
+            return [as_loaded(self.dense_model)]
+        return fixed_for(as_loaded(self.dense_model), self.profiles)
 
     def __enter__(self):
         self.backend = open_backend(self.target)
         try:
-            self.dense = self.backend.runner(as_loaded(self.dense_model))
+            self.dense = [self.backend.runner(m) for m in self._dense_models()]
         except BaseException:
             self.backend.close()
             raise
@@ -137,13 +151,20 @@ class DenseTimer:
         self.backend.close()
 
     def measure(self, pruned, rounds: int):
-        return time_interleaved([self.dense, self.backend.runner(as_loaded(pruned))], rounds)
+        return self._time(self.dense, pruned, rounds)
 
     def measure_fresh(self, pruned, rounds: int):
         """The same with new sessions of both models: a new pair of sessions can time the
         same models a few percent differently, which one pair cannot average out."""
-        dense = self.backend.runner(as_loaded(self.dense_model))
-        return time_interleaved([dense, self.backend.runner(as_loaded(pruned))], rounds)
+        return self._time([self.backend.runner(m) for m in self._dense_models()], pruned, rounds)
+
+    def _time(self, dense_runners, pruned, rounds: int):
+        if not self.profiles:
+            return time_interleaved([dense_runners[0], self.backend.runner(as_loaded(pruned))], rounds)
+        pairs = [time_interleaved([d, self.backend.runner(m)], rounds)
+                 for d, m in zip(dense_runners, fixed_for(as_loaded(pruned), self.profiles))]
+        weights = [p.weight for p in self.profiles]
+        return weighted([d for d, _ in pairs], weights), weighted([q for _, q in pairs], weights)
 
 
 def _in_window(achieved: float, goal: float, tolerance: float) -> bool:

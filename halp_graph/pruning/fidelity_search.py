@@ -19,7 +19,7 @@ FLOOR = 0.02  # of the dense predicted latency: the lowest budget tried
 
 def fastest_keeping(problem, groups, scores, rewrite, recover, probe, min_agreement: float, target,
                     dense_model, measurable: bool, method: str, time_limit: float, measure_rounds: int,
-                    log, floor: float = FLOOR, probes: int = PROBES):
+                    log, floor: float = FLOOR, probes: int = PROBES, profiles=None):
     """(chosen round, probe rounds, search record); the chosen round is the dense model's
     plan (nothing removed) when no probe kept the agreement."""
     dense_pred = problem.dense_cost
@@ -51,7 +51,7 @@ def fastest_keeping(problem, groups, scores, rewrite, recover, probe, min_agreem
     search["fidelity"] = best.fidelity  # both stages; the round keeps the rewrite's, as loop rounds do
     best.fidelity = best.fidelity["before_reconstruction"]
     if measurable:
-        with DenseTimer(target, dense_model) as timer:
+        with DenseTimer(target, dense_model, profiles) as timer:
             dense_t, pruned_t = timer.measure(best.model, measure_rounds)
         best.measured_ms, best.measured_dense_ms = pruned_t.median_ms, dense_t.median_ms
         best.achieved = pruned_t.median_ms / dense_t.median_ms

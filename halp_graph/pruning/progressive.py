@@ -63,7 +63,7 @@ def run_schedule(loaded: LoadedModel, groups: GroupSet, problem, scoring, source
                                     relative=relative, measurable=source.measurable, method=solve["method"],
                                     time_limit=solve["time_limit"], max_rounds=solve["max_rounds"],
                                     tolerance=solve["tolerance"], measure_rounds=solve["measure_rounds"],
-                                    log=log)
+                                    log=log, profiles=solve.get("profiles"))
     if assess is not None and oneshot.model is not None:
         oneshot.fidelity = assess(oneshot.model)
     if scoring.method != "loss-aware":
@@ -248,4 +248,4 @@ class Schedule:
                         goal=self.goal, relative=self.relative, measurable=self.measurable,
                         method=s["method"], time_limit=s["time_limit"], max_rounds=s["max_rounds"],
                         tolerance=s["tolerance"], measure_rounds=s["measure_rounds"], log=self.log,
-                        assess=self.assess, start_budget=self.final_budget)
+                        assess=self.assess, start_budget=self.final_budget, profiles=s.get("profiles"))

@@ -25,7 +25,7 @@ def build_report(*, model_path, target, goal, relative, groups: GroupSet, chosen
                  data: dict | None = None, fidelity: dict | None = None, reconstruction: dict | None = None,
                  empty_costs: dict | None = None, search: dict | None = None,
                  agreement_check: dict | None = None, finetune: dict | None = None,
-                 schedule: dict | None = None) -> dict:
+                 schedule: dict | None = None, profiles=None) -> dict:
     kept = {g.id: int(chosen.counts.get(g.id, g.size)) for g in groups}
     macs = MacsCostModel(groups)
     dense_macs = macs.dense_cost()
@@ -43,7 +43,9 @@ def build_report(*, model_path, target, goal, relative, groups: GroupSet, chosen
             "predicted_ms": chosen.predicted_ms,
             "predicted_dense_ms": rounds[0].details.get("dense_cost") if rounds else None,
             "measured": chosen.measured_ms is not None,
+            "per_shape": chosen.details.get("per_shape"),
         },
+        "input_shapes": [p.to_json() for p in profiles] if profiles else None,
         "lut": {"origin": source.origin, "path": source.path, "estimate": source.lut.is_estimate},
         "saliency": {**saliency,
                      "kept": chosen.objective / chosen.max_objective if chosen.max_objective else 1.0},
@@ -92,9 +94,13 @@ def summary(report: dict) -> str:
         rows.append(("branch removed", f"group {e['group']} ({e['size']} channels), "
                      + (f"measured distortion {cost:.3g}" if cost is not None else "distortion not measured")))
     if lat["measured"]:
-        rows.append(("latency (measured)", f"{lat['dense_ms']:.2f} ms -> {lat['pruned_ms']:.2f} ms "
+        label = "latency (measured, weighted)" if lat.get("per_shape") else "latency (measured)"
+        rows.append((label, f"{lat['dense_ms']:.2f} ms -> {lat['pruned_ms']:.2f} ms "
                                            f"({lat['pruned_ms'] / lat['dense_ms']:.3f}x, "
                                            f"{lat['dense_ms'] / lat['pruned_ms']:.2f}x faster)"))
+    for shape in lat.get("per_shape") or []:
+        rows.append((f"  at {shape['shapes']}", f"{shape['dense_ms']:.2f} ms -> {shape['pruned_ms']:.2f} ms "
+                     f"({shape['ratio']:.3f}x, weight {shape['weight']:.2f})"))
     rows.append(("latency (predicted)", f"{lat['predicted_ms']:.2f} ms"
                  + (" (analytic estimate)" if report["lut"]["estimate"] else "")))
     rows.append(("MACs", f"{macs['dense']:.0f} M -> {macs['pruned']:.0f} M"))
