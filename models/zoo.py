@@ -1,11 +1,13 @@
 """Export torchvision classification models to ONNX with either exporter, cached on disk.
 
-Weights are random (weights=None: nothing can be downloaded here). Batch-norm statistics
-are then calibrated on random images and the affine parameters drawn at random, so that
-activations stay of order one through the whole network (an equivalence check on outputs
-of 1e-14 proves nothing) and no two folded biases are equal by accident. `bn="default"`
-keeps torchvision's initial statistics instead, which is what makes the legacy exporter
-share identical bias initializers through Identity nodes.
+Weights are random (weights=None: nothing can be downloaded here). Biases that start at
+zero and batch-norm affine parameters are drawn at random, and the running statistics
+measured in eval mode on random images, layer by layer, so that activations stay of order
+one through the whole network, channel-masked too (an equivalence check on outputs of
+1e-14, or of exactly 0, proves nothing: `halp_graph.equivalence` reports it as vacuous),
+and no two folded biases are equal by accident. `bn="default"` keeps torchvision's initial
+statistics (and zero biases) instead, which is what makes the legacy exporter share
+identical bias initializers through Identity nodes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import warnings
 from dataclasses import dataclass
 
 EXPORTERS = ("legacy", "dynamo")
-RECIPE = 2  # bump when build_module changes what a zoo export contains (part of the cache key)
+RECIPE = 4  # bump when build_module changes what a zoo export contains (part of the cache key)
 
 # Smallest input each family accepts, used when tests ask for "small" models.
 SMALL_RESOLUTION = {"inception_v3": 96, "googlenet": 64, "maxvit_t": 224, "vit": 64, "swin": 64,
@@ -105,6 +107,7 @@ def build_module(name: str, resolution: int = 224, bn: str = "calibrated", seed:
         model = tv.models.get_model(name, **kwargs)
     _reinit_zero_weights(model, seed)
     if bn == "calibrated":
+        _randomize_zero_biases(model, seed)
         calibrate_batchnorm(model, resolution, seed)
         scale_logits(model, resolution, seed)
     return model.eval()
@@ -124,9 +127,24 @@ def _reinit_zero_weights(model, seed: int) -> None:
                 p.copy_(0.1 + 0.4 * torch.rand(p.shape, generator=gen))
 
 
+def _randomize_zero_biases(model, seed: int) -> None:
+    """Biases that start at zero (most torchvision and timm layers) get small random values:
+    with them a masked model whose plan silences a layer (one channel kept, dead after the
+    ReLU) outputs exactly 0 from there on, and a check on all-zero outputs proves nothing.
+    BatchNorm biases are drawn by calibrate_batchnorm."""
+    import torch
+    gen = torch.Generator().manual_seed(seed + 4)
+    with torch.no_grad():
+        for m in model.modules():
+            bias = getattr(m, "bias", None)
+            if (isinstance(bias, torch.nn.Parameter) and not bias.any()
+                    and not isinstance(m, torch.nn.modules.batchnorm._BatchNorm)):
+                bias.copy_(0.1 * torch.randn(bias.shape, generator=gen))
+
+
 def scale_logits(model, resolution: int, seed: int = 0) -> None:
-    """Scale the last layer so logits have unit spread on random images: the equivalence
-    tolerances (rtol 1e-4, atol 1e-5) then mean the same on every model."""
+    """Scale the last layer so logits have unit spread on random images: an error of 1e-6
+    then means the same on every model."""
     import torch
     last = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))][-1]
     gen = torch.Generator().manual_seed(seed + 3)
@@ -139,25 +157,49 @@ def scale_logits(model, resolution: int, seed: int = 0) -> None:
                 last.bias.div_(std)
 
 
-def calibrate_batchnorm(model, resolution: int, seed: int = 0, batches: int = 2) -> None:
-    """Running statistics from random images; random affine parameters on top."""
+def calibrate_batchnorm(model, resolution: int, seed: int = 0, batch: int = 8) -> None:
+    """Random affine parameters, then running statistics from one eval-mode pass on random
+    images: each BN takes the mean and variance of the input it sees in the network as it
+    will run, upstream BNs already calibrated. Train-mode statistics do not match eval mode
+    (stochastic depth and dropout are on there); in EfficientNet-B0 the mismatch compounds
+    to activations of 1e4, so that once the logits are rescaled to unit spread a masked
+    model's outputs are 1e-3, and far less in the deeper EfficientNets."""
     import torch
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns:
         return
     gen = torch.Generator().manual_seed(seed + 1)
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the calibration batches
-    model.train()
     with torch.no_grad():
-        for _ in range(batches):
-            model(torch.randn(4, 3, resolution, resolution, generator=gen))
         for m in bns:
             if m.affine:
                 m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=gen))
                 m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=gen))
+    seen: set[int] = set()
+    hooks = [m.register_forward_pre_hook(lambda mod, args: _take_statistics(mod, args[0], seen))
+             for m in bns if m.track_running_stats]
     model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.randn(batch, 3, resolution, resolution, generator=gen))
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def _take_statistics(bn, x, seen: set[int]) -> None:
+    """Set a BN's running statistics from its input, on its first call only (a BN module
+    called twice keeps the statistics its first use was normalized with)."""
+    if id(bn) in seen:
+        return
+    seen.add(id(bn))
+    dims = [0, *range(2, x.dim())]
+    var = x.var(dim=dims, unbiased=False)
+    # A channel that happens to be constant on the calibration batch would be divided by
+    # sqrt(eps) on any other input: floor its variance at a small share of the layer's.
+    var = var.clamp_min(1e-3 * float(var.mean()) + 1e-12)
+    bn.running_mean.copy_(x.mean(dim=dims))
+    bn.running_var.copy_(var)
+    bn.num_batches_tracked.fill_(1)
 
 
 def export(name: str, exporter: str = "legacy", resolution: int | None = None,

@@ -12,6 +12,7 @@ import onnx
 import pytest
 
 import halp_graph
+from halp_graph.equivalence import assert_equivalent
 from halp_graph.errors import TargetError
 from halp_graph.graph import analyze, load_model
 from halp_graph.latency import QUICK_SAMPLING, build_lut, get_target
@@ -19,7 +20,6 @@ from halp_graph.models.builder import GraphBuilder
 from halp_graph.passes import LatencyPrunePass
 from halp_graph.plan import PruningPlan
 from halp_graph.pruning import REPORT_SCHEMA
-from halp_graph.testing import assert_equivalent
 
 
 def small_net(path, width=48, seed=0):

@@ -9,11 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from halp_graph.equivalence import compare_outputs
 from halp_graph.errors import PlanError
 from halp_graph.graph import analyze
 from halp_graph.passes import prune_channels
 from halp_graph.plan import PruningPlan
-from halp_graph.testing import compare_outputs, session
+from halp_graph.runtime import session
 from halp_graph.torch import ChannelMasks, export_onnx, module_groups, slim_module, translate_plan
 
 from tiny_models import DigitsNet, digits_tensors
