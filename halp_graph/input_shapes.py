@@ -137,7 +137,9 @@ def check_shapes(proto: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> 
 
 def fix_input_shapes(model: LoadedModel, shapes: dict[str, tuple[int, ...]]) -> LoadedModel:
     """A copy of `model` with the given inputs fixed to `shapes` and value shapes inferred
-    again (stale intermediate shapes are dropped first, so nothing keeps a symbol)."""
+    again (stale intermediate shapes are dropped first, so nothing keeps a symbol; output
+    shapes are inferred too, and keep their declaration, -1 read as unknown, only where
+    inference cannot tell)."""
     check_shapes(model.proto, shapes)
     proto = onnx.ModelProto()
     proto.CopyFrom(model.proto)
@@ -148,12 +150,20 @@ def fix_input_shapes(model: LoadedModel, shapes: dict[str, tuple[int, ...]]) -> 
             d.Clear()
             d.dim_value = int(value)
     del proto.graph.value_info[:]
-    for out in proto.graph.output:  # outputs are re-inferred below when their dims were symbolic
-        if any(not d.HasField("dim_value") for d in out.type.tensor_type.shape.dim):
-            out.type.tensor_type.ClearField("shape")
+    declared = {}
+    for out in proto.graph.output:  # inferred afresh: exporters declare -1, or even a wrong rank
+        declared[out.name] = onnx.TypeProto()
+        declared[out.name].CopyFrom(out.type)
+        out.type.tensor_type.ClearField("shape")
     try:
         inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
     except Exception as exc:  # noqa: BLE001 - onnx raises several kinds here
         raise ShapeError(f"--input-shapes: shape inference failed at these shapes: "
                          f"{str(exc).splitlines()[0]}") from None
+    for out in inferred.graph.output:  # what inference could not tell keeps its declaration
+        if not out.type.tensor_type.HasField("shape"):
+            out.type.CopyFrom(declared[out.name])
+            for d in out.type.tensor_type.shape.dim:
+                if d.HasField("dim_value") and d.dim_value <= 0:
+                    d.Clear()
     return LoadedModel(inferred, model.base_dir, model.path)

@@ -33,7 +33,7 @@ def session(model, threads: int = 1, providers: list[str] | None = None):
 
 
 def random_inputs(model, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random feeds for every graph input; symbolic dimensions become `batch`."""
+    """Random feeds for every graph input; symbolic (or -1) dimensions become `batch`."""
     loaded = as_loaded(model)
     rng = np.random.default_rng(seed)
     inits = {t.name for t in loaded.proto.graph.initializer}
@@ -42,7 +42,7 @@ def random_inputs(model, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]
         if vi.name in inits:
             continue
         tt = vi.type.tensor_type
-        shape = [d.dim_value if d.HasField("dim_value") else batch for d in tt.shape.dim]
+        shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else batch for d in tt.shape.dim]
         dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
         if np.issubdtype(dtype, np.floating):
             feeds[vi.name] = rng.standard_normal(shape).astype(dtype)

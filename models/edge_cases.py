@@ -2,7 +2,9 @@
 
 Every builder takes `opset` and `batch` ("N" for a symbolic batch) and returns a checked
 ModelProto. `EDGE_CASES` maps names to builders; tests check each graph's exact groups and
-prove random plans on it with the equivalence invariant.
+prove random plans on it with the equivalence invariant. `DYNAMIC_CASES` (symbolic H and W,
+shape values computed at run time) and `THIRD_PARTY_CASES` (what paddle2onnx, ultralytics
+and tf2onnx write) are kept apart: their tests prove plans at several input shapes.
 """
 
 from __future__ import annotations
@@ -270,4 +272,370 @@ EDGE_CASES = {
     "spatial_attention": spatial_attention,
     "weight_standardized": weight_standardized,
     "weight_batchnorm_standardized": weight_batchnorm_standardized,
+}
+
+
+# --------------------------------------------------------------------- dynamic axes
+# Every graph below takes x: [N, 3, H, W] with N, H and W symbolic and computes its shape
+# values at run time, as exporters write them with dynamic axes. DYNAMIC_CASES lists them;
+# they are kept out of EDGE_CASES, whose users run every case at a fixed size.
+
+def _dyn_input(b: GraphBuilder, channels: int = 3) -> str:
+    return b.input_tensor("x", [b.batch, channels, "H", "W"])
+
+
+def _dconv(b: GraphBuilder, x: str, cout: int, k: int = 3, stride: int = 1, group: int = 1,
+           hint: str = "conv") -> str:
+    """A conv that keeps symbolic sizes symbolic ("same" padding at stride 1)."""
+    n, cin, h, w = b.shapes[x]
+    inputs = [x, b.const(b.weights((cout, cin // group, k, k), cin // group * k * k), f"{hint}_w"),
+              b.const((0.1 * b.rng.standard_normal(cout)).astype(np.float32), f"{hint}_b")]
+    hw = [h, w] if stride == 1 else [None, None]
+    return b.op("Conv", inputs, [n, cout, *hw], hint=hint, kernel_shape=[k, k], pads=[k // 2] * 4,
+                strides=[stride, stride], group=group)
+
+
+def _shape(b: GraphBuilder, x: str, start: int = 0, end: int | None = None) -> str:
+    """Shape(x)[start:end] as a 1-D int64 tensor (Shape, then Slice, as exporters write it)."""
+    rank = len(b.shapes[x])
+    full = b.op("Shape", [x], [rank])
+    end = rank if end is None else end
+    if (start, end) == (0, rank):
+        return full
+    return b.op("Slice", [full, b.ints([start]), b.ints([end]), b.ints([0])], [end - start])
+
+
+def _dim(b: GraphBuilder, x: str, axis: int) -> str:
+    """Shape(x)[axis] as a 1-element vector (Shape -> Gather)."""
+    return b.op("Gather", [b.op("Shape", [x], [len(b.shapes[x])]), b.ints([axis])], [1], axis=0)
+
+
+def _cat(b: GraphBuilder, parts: list[str]) -> str:
+    return b.op("Concat", parts, [sum(b.shapes[p][0] for p in parts)], axis=0)
+
+
+def _unsqueeze(b: GraphBuilder, x: str, axes: list[int], shape: list) -> str:
+    if b.opset >= 13:
+        return b.op("Unsqueeze", [x, b.ints(axes)], shape)
+    return b.op("Unsqueeze", [x], shape, axes=axes)
+
+
+def _reduce(b: GraphBuilder, op: str, x: str, axes: list[int], shape: list) -> str:
+    if b.opset >= 18 or op == "ReduceSum" and b.opset >= 13:
+        return b.op(op, [x, b.ints(axes)], shape, keepdims=1)
+    return b.op(op, [x], shape, axes=axes, keepdims=1)
+
+
+def dynamic_reshape(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """[N, 8, H, W] -> [N, 8, H*W] with the target computed as Concat(Shape[0], 8,
+    Shape[2]*Shape[3]), a spatial softmax, back with Reshape(Shape(y)); then a 0/-1
+    target [0, 8, -1]."""
+    b = GraphBuilder("dynamic_reshape", opset, batch)
+    y = b.relu(_dconv(b, _dyn_input(b), 8, hint="c1"))
+    n, _, h, w = b.shapes[y]
+    area = b.op("Mul", [_dim(b, y, 2), _dim(b, y, 3)], [1])
+    flat = b.op("Reshape", [y, _cat(b, [_dim(b, y, 0), b.ints([8]), area])], [n, 8, None])
+    back = b.op("Reshape", [b.softmax(flat, axis=2), b.op("Shape", [y], [4])], [n, 8, h, w])
+    z = b.mul(back, y)
+    peak = _reduce(b, "ReduceMax", b.op("Reshape", [z, b.ints([0, 8, -1])], [n, 8, None]), [2], [n, 8, 1])
+    z = b.mul(z, _unsqueeze(b, peak, [3], [n, 8, 1, 1]))
+    _head(b, b.relu(_dconv(b, z, 6, hint="c2")))
+    return b.build()
+
+
+def dynamic_split(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """Channels split 3/5; from opset 13 the second part is also split along H in halves
+    whose sizes are computed from Shape (and concatenated back)."""
+    b = GraphBuilder("dynamic_split", opset, batch)
+    y = b.relu(_dconv(b, _dyn_input(b), 8, hint="c1"))
+    n, _, h, w = b.shapes[y]
+    p, q = b.split(y, [3, 5])
+    if opset >= 13:
+        rows = _dim(b, q, 2)
+        half = b.op("Div", [rows, b.ints([2])], [1])
+        sizes = _cat(b, [half, b.op("Sub", [rows, half], [1])])
+        top, bottom = b.op("Split", [q, sizes], n_out=2, shapes=[[n, 5, None, w]] * 2, axis=2)
+        q = b.op("Concat", [bottom, top], [n, 5, h, w], axis=2)
+    out = b.add(_dconv(b, p, 4, hint="p"), _dconv(b, q, 4, hint="q"))
+    _head(b, b.relu(out))
+    return b.build()
+
+
+def dynamic_slice(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """One Slice over two axes: channels 2..6 (constant) and rows 1..H-1 (the end computed
+    from Shape); then channels 5..end (INT_MAX)."""
+    b = GraphBuilder("dynamic_slice", opset, batch)
+    y = b.relu(_dconv(b, _dyn_input(b), 8, hint="c1"))
+    n, _, h, w = b.shapes[y]
+    ends = _cat(b, [b.ints([6]), b.op("Sub", [_dim(b, y, 2), b.ints([1])], [1])])
+    s = b.op("Slice", [y, b.ints([2, 1]), ends, b.ints([1, 2])], [n, 4, None, w])
+    tail = b.op("Slice", [y, b.ints([5]), b.ints([2**63 - 1]), b.ints([1])], [n, 3, h, w])
+    _head(b, b.relu(b.concat([b.gap(_dconv(b, s, 6, hint="c2")), b.gap(_dconv(b, tail, 2, hint="c3"))])))
+    return b.build()
+
+
+def dynamic_resize(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """Resize by scales [1, 1, 2, 2], and Resize to sizes computed as
+    Concat(Shape(y)[0:2], Shape(y)[2:4] * 2) (F.interpolate(size=...))."""
+    b = GraphBuilder("dynamic_resize", opset, batch)
+    y = b.relu(_dconv(b, _dyn_input(b), 8, hint="c1"))
+    n = b.shapes[y][0]
+    roi = b.const(np.array([], np.float32), "roi")
+    by_scale = b.op("Resize", [y, roi, b.const(np.array([1, 1, 2, 2], np.float32), "scales")],
+                    [n, 8, None, None], mode="nearest")
+    sizes = _cat(b, [_shape(b, y, 0, 2), b.op("Mul", [_shape(b, y, 2, 4), b.ints([2])], [2])])
+    no_scales = b.const(np.array([], np.float32), "no_scales") if opset < 13 else ""
+    by_size = b.op("Resize", [y, roi, no_scales, sizes], [n, 8, None, None], mode="nearest")
+    _head(b, b.relu(_dconv(b, b.add(by_scale, by_size), 6, hint="c2")))
+    return b.build()
+
+
+def dynamic_expand(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """A per-channel constant [1, 8, 1, 1] expanded to Shape(y), and another expanded to
+    Concat(Shape(y)[0:1], 8, Shape(y)[2:4]) with the channel count spelled out."""
+    b = GraphBuilder("dynamic_expand", opset, batch)
+    y = b.relu(_dconv(b, _dyn_input(b), 8, hint="c1"))
+    shape = list(b.shapes[y])
+    bias = b.const(b.rng.standard_normal((1, 8, 1, 1)).astype(np.float32), "bias")
+    gain = b.const((0.5 + b.rng.random((1, 8, 1, 1))).astype(np.float32), "gain")
+    target = _cat(b, [_shape(b, y, 0, 1), b.ints([8]), _shape(b, y, 2, 4)])
+    z = b.mul(b.add(y, b.op("Expand", [bias, b.op("Shape", [y], [4])], shape)),
+              b.op("Expand", [gain, target], shape))
+    _head(b, b.relu(_dconv(b, z, 6, hint="c2")))
+    return b.build()
+
+
+def dynamic_constant_of_shape(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """A constant tensor built at run time from Concat(Shape(y)[0:1], 8, Shape(y)[2:4]) and
+    added to y: its channel axis joins y's group."""
+    b = GraphBuilder("dynamic_constant_of_shape", opset, batch)
+    y = b.relu(_dconv(b, _dyn_input(b), 8, hint="c1"))
+    target = _cat(b, [_shape(b, y, 0, 1), b.ints([8]), _shape(b, y, 2, 4)])
+    fill = onnx.numpy_helper.from_array(np.array([0.5], np.float32))
+    c = b.op("ConstantOfShape", [target], list(b.shapes[y]), value=fill)
+    _head(b, b.relu(_dconv(b, b.add(y, c), 6, hint="c2")))
+    return b.build()
+
+
+def dynamic_tile(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """The pooled [N, 8, 1, 1] tiled back to H x W with repeats Concat(1, 1, Shape(y)[2:4])."""
+    b = GraphBuilder("dynamic_tile", opset, batch)
+    y = b.relu(_dconv(b, _dyn_input(b), 8, hint="c1"))
+    repeats = _cat(b, [b.ints([1, 1]), _shape(b, y, 2, 4)])
+    tiled = b.op("Tile", [b.gap(y), repeats], list(b.shapes[y]))
+    _head(b, b.relu(_dconv(b, b.op("Sub", [y, tiled]), 6, hint="c2")))
+    return b.build()
+
+
+def dynamic_shape_arithmetic(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """The channel count used as a number: y / sqrt(C) with C = Shape(y)[1] (an attention
+    scale), and y * (N*H*W / Size(y)) = y / C. The pruned model must keep dividing by the
+    original C, as the channel-masked model does."""
+    b = GraphBuilder("dynamic_shape_arithmetic", opset, batch)
+    y = b.relu(_dconv(b, _dyn_input(b), 8, hint="c1"))
+    channels = b.op("Gather", [b.op("Shape", [y], [4]), b.ints(1)], [], axis=0)
+    scale = b.op("Sqrt", [b.op("Cast", [channels], [], to=onnx.TensorProto.FLOAT)])
+    z = b.op("Div", [y, scale])
+    positions = b.op("Mul", [_dim(b, y, 0), b.op("Mul", [_dim(b, y, 2), _dim(b, y, 3)], [1])], [1])
+    ratio = b.op("Div", [positions, b.op("Size", [y], [])], [1])  # integer: 0 unless C == 1
+    per = b.op("Div", [b.op("Size", [y], []), positions], [1])  # C
+    inv = b.op("Reciprocal", [b.op("Cast", [b.op("Add", [per, ratio], [1])], [1], to=onnx.TensorProto.FLOAT)])
+    _head(b, b.relu(_dconv(b, b.mul(z, inv), 6, hint="c2")))
+    return b.build()
+
+
+def shape_into_output(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """Shape(y) is a graph output: y's channel count is part of the interface (frozen)."""
+    b = GraphBuilder("shape_into_output", opset, batch)
+    y = b.relu(_dconv(b, _dyn_input(b), 8, hint="c1"))
+    b.output(b.op("Shape", [y], [4]))
+    b.outputs[-1].type.tensor_type.elem_type = onnx.TensorProto.INT64
+    _head(b, b.relu(_dconv(b, y, 6, hint="c2")))
+    return b.build()
+
+
+def shape_through_computed_index(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """Shape(y)[k] with k a graph input: which dimension it reads is known only at run
+    time, so the channel count cannot be told apart (frozen)."""
+    b = GraphBuilder("shape_through_computed_index", opset, batch)
+    y = b.relu(_dconv(b, _dyn_input(b), 8, hint="c1"))
+    k = b.input_tensor("k", [1])
+    b.inputs[-1].type.tensor_type.elem_type = onnx.TensorProto.INT64
+    picked = b.op("Gather", [b.op("Shape", [y], [4]), k], [1], axis=0)
+    z = b.op("Mul", [y, b.op("Cast", [picked], [1], to=onnx.TensorProto.FLOAT)])
+    _head(b, b.relu(_dconv(b, z, 6, hint="c2")))
+    return b.build()
+
+
+def _deconv(b: GraphBuilder, x: str, cout: int, k: int = 2, stride: int = 2, group: int = 1,
+            hint: str = "deconv") -> str:
+    """ConvTranspose, weight [in, out/group, k, k], output size unknown to the builder."""
+    n, cin = b.shapes[x][:2]
+    w = b.const(b.weights((cin, cout // group, k, k), cin // group * k * k), f"{hint}_w")
+    bias = b.const((0.1 * b.rng.standard_normal(cout)).astype(np.float32), f"{hint}_b")
+    return b.op("ConvTranspose", [x, w, bias], [n, cout, None, None], kernel_shape=[k, k],
+                strides=[stride, stride], group=group, hint=hint)
+
+
+def dynamic_emptied_branches(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """Two branches off a stride-2 stem, concatenated: a 3x3 pair, and a stride-2 conv
+    up-sampled by a ConvTranspose and resized to the stem's size. Emptying a branch's
+    inner channels folds its last layer to a constant whose shape (symbolic, through the
+    convs' arithmetic) the rewrite must compute at run time."""
+    b = GraphBuilder("dynamic_emptied_branches", opset, batch)
+    stem = b.relu(_dconv(b, _dyn_input(b), 8, stride=2, hint="stem"))
+    a = _dconv(b, b.relu(_dconv(b, stem, 4, hint="a_in")), 6, hint="a_out")
+    c = _deconv(b, b.relu(_dconv(b, stem, 4, stride=2, hint="c_in")), 6, hint="c_up")
+    sizes = _cat(b, [_shape(b, c, 0, 2), _shape(b, stem, 2, 4)])
+    no_scales = b.const(np.array([], np.float32), "no_scales") if opset < 13 else ""
+    roi = b.const(np.array([], np.float32), "roi")
+    c = b.op("Resize", [c, roi, no_scales, sizes], list(b.shapes[a]), mode="nearest")
+    _head(b, b.relu(_dconv(b, b.concat([a, c]), 6, hint="post")))
+    return b.build()
+
+
+DYNAMIC_CASES = {
+    "dynamic_reshape": dynamic_reshape,
+    "dynamic_split": dynamic_split,
+    "dynamic_slice": dynamic_slice,
+    "dynamic_resize": dynamic_resize,
+    "dynamic_expand": dynamic_expand,
+    "dynamic_constant_of_shape": dynamic_constant_of_shape,
+    "dynamic_tile": dynamic_tile,
+    "dynamic_shape_arithmetic": dynamic_shape_arithmetic,
+    "dynamic_emptied_branches": dynamic_emptied_branches,
+}
+
+
+# ------------------------------------------------------------ third-party patterns
+# What exporters outside torchvision write (paddle2onnx OCR models, ultralytics YOLOv8,
+# tf2onnx): THIRD_PARTY_CASES, symbolic N, H, W like DYNAMIC_CASES.
+
+def activations(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """Conv chains through HardSigmoid, HardSwish (x * HardSigmoid(x) before opset 14, as
+    exporters write it), LeakyRelu, PRelu with a per-channel slope [C, 1, 1] (a parameter
+    of the group) and PRelu with one shared slope."""
+    b = GraphBuilder("activations", opset, batch)
+    x = b.act("HardSigmoid", _dconv(b, _dyn_input(b), 8, hint="c1"), alpha=0.2, beta=0.5)
+    y = _dconv(b, x, 8, hint="c2")
+    x = b.act("HardSwish", y) if opset >= 14 else b.mul(y, b.act("HardSigmoid", y, alpha=1 / 6, beta=0.5))
+    x = b.act("LeakyRelu", _dconv(b, x, 8, hint="c3"), alpha=0.1)
+    slope = b.const((0.1 + 0.2 * b.rng.random((8, 1, 1))).astype(np.float32), "slope")
+    x = b.op("PRelu", [_dconv(b, x, 8, hint="c4"), slope])
+    x = b.op("PRelu", [_dconv(b, x, 6, hint="c5"), b.const(np.array([0.25], np.float32), "shared_slope")])
+    _head(b, x)
+    return b.build()
+
+
+def conv_transpose_head(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """A DBNet-style up-sampling head: ConvTranspose (weight [in, out, k, k]) with BN and
+    ReLU, a depthwise ConvTranspose with multiplier 2 (weight [in, 2, k, k]), then a 1x1
+    conv to one channel and Sigmoid, a probability map as the graph output."""
+    b = GraphBuilder("conv_transpose_head", opset, batch)
+    stem = b.relu(b.bn(_dconv(b, _dyn_input(b), 8, stride=2, hint="stem")))
+    stem = b.relu(b.bn(_dconv(b, stem, 8, stride=2, hint="down")))
+    up = b.relu(b.bn(_deconv(b, stem, 6, hint="up")))
+    up = b.relu(_deconv(b, up, 12, group=6, hint="dw_up"))
+    b.output(b.act("Sigmoid", _dconv(b, up, 1, k=1, hint="prob")))
+    return b.build()
+
+
+def grouped_conv_transpose(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """A ConvTranspose with 2 groups (neither plain nor depthwise): its channels stay frozen."""
+    b = GraphBuilder("grouped_conv_transpose", opset, batch)
+    x = b.relu(_dconv(b, _dyn_input(b), 8, stride=2, hint="c1"))
+    _head(b, b.relu(_dconv(b, b.relu(_deconv(b, x, 6, group=2, hint="g_up")), 4, hint="c2")))
+    return b.build()
+
+
+def _yolo_level(b: GraphBuilder, feat: str, classes: int, reg_max: int, level: int) -> str:
+    """One level of a YOLOv8 head: box and class branches, concatenated and flattened to
+    [N, 4*reg_max + classes, H*W] (Reshape to Concat(Shape[0], C, -1))."""
+    box = _dconv(b, b.act("Relu", _dconv(b, feat, 8, hint=f"box{level}_h")), 4 * reg_max, k=1, hint=f"box{level}")
+    cls = _dconv(b, b.act("Relu", _dconv(b, feat, 8, hint=f"cls{level}_h")), classes, k=1, hint=f"cls{level}")
+    cat = b.concat([box, cls])
+    n, c = b.shapes[cat][:2]
+    target = _cat(b, [_shape(b, cat, 0, 1), b.ints([c, -1])])
+    return b.op("Reshape", [cat, target], [n, c, None])
+
+
+def yolo_head(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """YOLOv8's detect head over two levels: per level Concat(box, cls) -> Reshape
+    [N, no, -1]; the levels concatenated along the anchors; Split into box and class
+    channels; DFL: Reshape [N, 4, reg_max, A] -> Transpose -> Softmax over the bins -> a
+    fixed 1x1 conv (weights 0..reg_max-1) -> Reshape [N, 4, A]; outputs Concat(box,
+    Sigmoid(cls)). Needs opset 13 (Softmax over one axis)."""
+    b = GraphBuilder("yolo_head", opset, batch)
+    classes, reg_max = 3, 4
+    p1 = b.relu(_dconv(b, _dyn_input(b), 8, stride=2, hint="p1"))
+    p2 = b.relu(_dconv(b, p1, 8, stride=2, hint="p2"))
+    levels = [_yolo_level(b, p, classes, reg_max, i) for i, p in enumerate((p1, p2))]
+    n, no = b.shapes[levels[0]][:2]
+    flat = b.op("Concat", levels, [n, no, None], axis=2)
+    box, cls = b.split(flat, [4 * reg_max, classes])
+    bins = b.op("Reshape", [box, _cat(b, [_shape(b, box, 0, 1), b.ints([4, reg_max]), _shape(b, box, 2, 3)])],
+                [n, 4, reg_max, None])
+    bins = b.softmax(b.op("Transpose", [bins], [n, reg_max, 4, None], perm=[0, 2, 1, 3]), axis=1)
+    dfl_w = b.const(np.arange(reg_max, dtype=np.float32).reshape(1, reg_max, 1, 1), "dfl_w")
+    dist = b.op("Conv", [bins, dfl_w], [n, 1, 4, None], kernel_shape=[1, 1])
+    dist = b.op("Reshape", [dist, _cat(b, [_shape(b, dist, 0, 1), b.ints([4]), _shape(b, dist, 3, 4)])], [n, 4, None])
+    b.output(b.op("Concat", [dist, b.act("Sigmoid", cls)], [n, 4 + classes, None], axis=1))
+    return b.build()
+
+
+def nhwc_convs(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """A tf2onnx graph: NHWC input, every conv and pool wrapped in Transposes, BN written
+    as Mul/Add with [C] constants along the last axis, a depthwise conv, and a global
+    mean over H, W into MatMul."""
+    b = GraphBuilder("nhwc_convs", opset, batch)
+    x = b.input_tensor("x", [batch, "H", "W", 3])
+
+    def nchw(t):
+        n, h, w, c = b.shapes[t]
+        return b.op("Transpose", [t], [n, c, h, w], perm=[0, 3, 1, 2])
+
+    def nhwc(t):
+        n, c, h, w = b.shapes[t]
+        return b.op("Transpose", [t], [n, h, w, c], perm=[0, 2, 3, 1])
+
+    def affine(t, hint):
+        c = b.shapes[t][-1]
+        scale = b.const((0.5 + b.rng.random(c)).astype(np.float32), f"{hint}_scale")
+        shift = b.const((0.1 * b.rng.standard_normal(c)).astype(np.float32), f"{hint}_shift")
+        return b.relu(b.add(b.mul(t, scale), shift))
+
+    y = affine(nhwc(_dconv(b, nchw(x), 8, hint="c1")), "bn1")
+    y = affine(nhwc(_dconv(b, nchw(y), 8, group=8, hint="dw")), "bn2")
+    n = b.shapes[y][0]
+    pooled = nchw(y)
+    pooled = nhwc(b.op("MaxPool", [pooled], [n, 8, None, None], kernel_shape=[2, 2], strides=[2, 2]))
+    y = affine(nhwc(_dconv(b, nchw(pooled), 6, k=1, hint="pw")), "bn3")
+    mean = b.op("ReduceMean", [y, b.ints([1, 2])] if opset >= 18 else [y], [n, 6],
+                keepdims=0, **({} if opset >= 18 else {"axes": [1, 2]}))
+    b.output(b.matmul(mean, 4))
+    return b.build()
+
+
+def as_constant_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same model with every initializer turned into a Constant node (paddle2onnx
+    writes weights that way): one node per weight, shared ones included."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    g = out.graph
+    consts = [onnx.helper.make_node("Constant", [], [t.name], name=f"const_{t.name}", value=t)
+              for t in g.initializer]
+    nodes = consts + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.initializer[:]
+    onnx.checker.check_model(out, full_check=True)
+    return out
+
+
+THIRD_PARTY_CASES = {
+    "activations": activations,
+    "conv_transpose_head": conv_transpose_head,
+    "grouped_conv_transpose": grouped_conv_transpose,
+    "yolo_head": yolo_head,
+    "nhwc_convs": nhwc_convs,
 }

@@ -4,6 +4,10 @@ Rewrites queue their changes here (new constants, changed inputs and attributes,
 or inserted nodes, sliced parameters) and `finish` assembles the result: nodes in order,
 dead code removed, value_info re-inferred. External data references are kept as they are,
 so untouched weights of a large model are never read.
+
+Shape values are built here too: `emit_vector` and `tensor_shape` compute a shape (or any
+integer vector) at run time from constants and the dimensions of tensors that are still
+there, so a rewritten model keeps every dynamic axis of the original.
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from halp_graph.errors import RewriteError
+from halp_graph.graph.axes import AxisKey
 from halp_graph.graph.capture_onnx import LoadedModel
 from halp_graph.graph.ir import Graph
-from halp_graph.graph.shape_values import ConstEntry, DimEntry, Entry
-from halp_graph.errors import RewriteError
+from halp_graph.graph.shape_values import Const, Dim, Expr, Op, depends, dim_expr, static_dim
+
+ONNX_OPS = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "mod": "Mod", "max": "Max",
+            "min": "Min"}
 
 
 class ModelEditor:
@@ -34,6 +42,12 @@ class ModelEditor:
         self._used_names = set(graph.tensors) | {n.name for n in graph.nodes}
         self._counter = 0
         self.masks: dict = {}  # AxisKey -> kept-element mask, set by passes that prune
+        self.fixed: set[tuple[int, int]] = set()  # (node index, slot) of rebuilt shape values
+        self._unavailable: set[str] | None = None
+        self._resolved: dict = {}
+        self._shapes: dict[tuple[int, str], str] = {}  # Shape(tensor) inserted before a node
+        self._flats: dict[tuple[int, str], str] = {}
+        self._names: dict | None = None
 
     # ---------------------------------------------------------------- naming
     def fresh(self, hint: str) -> str:
@@ -99,10 +113,106 @@ class ModelEditor:
         self.inserted[index].append(node)
         return node
 
-    # ----------------------------------------------------------- shape vectors
-    def shape_vector(self, index: int, entries: list[Entry], values: dict[int, int], hint: str) -> str:
-        """A new 1-D int64 tensor, computed before node `index`: entry i is values[i] when
-        given, else the original constant or run-time dimension."""
+    # ------------------------------------------------------------ shape values
+    def orig_dim(self, tensor: str, axis: int) -> int | None:
+        """The statically known size of an axis in the original model."""
+        shape = self.graph.shape(tensor)
+        return static_dim(shape[axis]) if shape is not None and axis < len(shape) else None
+
+    def kept_dim(self, tensor: str, axis: int) -> int | None:
+        """The statically known size of an axis once the plan is applied."""
+        mask = self.masks.get(AxisKey(tensor, axis))
+        return int(mask.sum()) if mask is not None else self.orig_dim(tensor, axis)
+
+    def is_changed(self, tensor: str, axis: int | None) -> bool:
+        if axis is None:
+            return any(k.tensor == tensor for k in self.masks)
+        return AxisKey(tensor, axis) in self.masks
+
+    def unavailable(self) -> set[str]:
+        """Tensors the rewritten model no longer has at their original shape: emptied
+        ones and those computed only from layers folded to constants."""
+        if self._unavailable is None:
+            from .empty_branches import unavailable_tensors  # the branch rules live there
+            self._unavailable = unavailable_tensors(self)
+        return self._unavailable
+
+    def usable(self, tensor: str, index: int) -> bool:
+        """True when `tensor` exists, at its original shape, before node `index` runs."""
+        if self.graph.is_input(tensor) or self.graph.is_constant(tensor):
+            return True
+        node = self.graph.producer.get(tensor)
+        return node is not None and node.index < index and tensor not in self.unavailable()
+
+    def resolve_dim(self, index: int, tensor: str, axis: int, depth: int = 0) -> Expr | None:
+        """How to obtain dimension `axis` of `tensor` before node `index`: a constant, a
+        dimension of a usable tensor (itself, or one with the same symbolic size), or
+        arithmetic over the dimensions of what it was computed from."""
+        static = self.orig_dim(tensor, axis)
+        if static is not None:
+            return Const(static)
+        if self.usable(tensor, index):
+            return Dim(tensor, axis)
+        named = self._same_named(tensor, axis, index)
+        if named is not None or depth > 200:
+            return named
+        key = (index, tensor, axis)
+        if key not in self._resolved:
+            self._resolved[key] = dim_expr(self.graph, tensor, axis,
+                                           lambda t, a: self.resolve_dim(index, t, a, depth + 1))
+        return self._resolved[key]
+
+    def _same_named(self, tensor: str, axis: int, index: int) -> Dim | None:
+        shape = self.graph.shape(tensor)
+        name = shape[axis] if shape is not None else None
+        if not isinstance(name, str):
+            return None
+        if self._names is None:
+            self._names = defaultdict(list)
+            candidates = list(self.graph.inputs) + [o for n in self.graph.nodes for o in n.outputs if o]
+            for t in candidates:
+                for a, d in enumerate(self.graph.shape(t) or ()):
+                    if isinstance(d, str):
+                        self._names[d].append((t, a))
+        return next((Dim(t, a) for t, a in self._names.get(name, ()) if self.usable(t, index)), None)
+
+    def emit(self, index: int, expr: Expr, hint: str) -> str:
+        """A 1-element int64 tensor computing `expr` before node `index`."""
+        if isinstance(expr, Const):
+            return self.add_const(np.array([expr.value], np.int64), hint)
+        if isinstance(expr, Dim):
+            found = self.resolve_dim(index, expr.tensor, expr.axis)
+            if found is None:
+                raise RewriteError(f"cannot express dimension {expr.axis} of {expr.tensor!r} "
+                                   f"before {self.graph.nodes[index].name} at run time")
+            if found != expr:
+                return self.emit(index, found, hint)
+            return self._gather(index, self._shape_of(index, expr.tensor), expr.axis, hint)
+        if isinstance(expr, Op):
+            args = [self.emit(index, a, hint) for a in expr.args]
+            out = self.fresh(hint)
+            self.insert_before(index, ONNX_OPS[expr.op], args, [out])
+            return out
+        raise RewriteError(f"{hint}: cannot rebuild a value {expr.reason}")
+
+    def _shape_of(self, index: int, tensor: str) -> str:
+        if (index, tensor) not in self._shapes:
+            out = self.fresh(f"{tensor}_shape")
+            self.insert_before(index, "Shape", [tensor], [out])
+            self._shapes[(index, tensor)] = out
+        return self._shapes[(index, tensor)]
+
+    def _gather(self, index: int, vector: str, position: int, hint: str) -> str:
+        out = self.fresh(hint)
+        self.insert_before(index, "Gather", [vector, self.add_const(np.array([position], np.int64), "index")],
+                           [out], axis=0)
+        return out
+
+    def emit_vector(self, index: int, exprs: list[Expr], hint: str, original: str | None = None,
+                    entries: list[Expr] | None = None) -> str:
+        """A tensor computing `exprs` before node `index`, shaped and typed like `original`
+        when given. Entries equal to the original's own (`entries`) that read no pruned size
+        are taken from the original at run time, whatever computed them."""
         parts: list[str] = []
         consts: list[int] = []
 
@@ -111,68 +221,69 @@ class ModelEditor:
                 parts.append(self.add_const(np.array(consts, dtype=np.int64), hint))
                 consts.clear()
 
-        for i, entry in enumerate(entries):
-            if i in values:
-                consts.append(int(values[i]))
-            elif isinstance(entry, ConstEntry):
-                consts.append(entry.value)
-            elif isinstance(entry, DimEntry):
-                static = self._static_dim(entry)
-                if static is not None:
-                    consts.append(static)
-                    continue
-                flush()
-                parts.append(self.runtime_dim(index, entry.tensor, entry.axis))
+        for i, e in enumerate(exprs):
+            if isinstance(e, Const):
+                consts.append(e.value)
+                continue
+            flush()
+            if original is not None and entries is not None and e == entries[i] and \
+                    not any(self.is_changed(d.tensor, d.axis) for d in depends(e)):
+                parts.append(self._gather(index, self._flat(index, original), i, hint))
             else:
-                raise RewriteError(f"shape entry {i} for {self.graph.nodes[index].name} is "
-                                   f"{entry.reason}; cannot rewrite it")
+                parts.append(self.emit(index, e, hint))
         flush()
-        if len(parts) == 1:
-            return parts[0]
-        out = self.fresh(hint)
-        self.insert_before(index, "Concat", parts, [out], axis=0)
+        out = parts[0] if len(parts) == 1 else self.fresh(hint)
+        if len(parts) > 1:
+            self.insert_before(index, "Concat", parts, [out], axis=0)
+        return self._like(index, out, original, hint) if original is not None else out
+
+    def _flat(self, index: int, name: str) -> str:
+        """`name` as a 1-D int64 vector (shape values may be scalars or int32)."""
+        if (index, name) not in self._flats:
+            self._flats[(index, name)] = self._flatten(index, name)
+        return self._flats[(index, name)]
+
+    def _flatten(self, index: int, name: str) -> str:
+        shape = self.graph.shape(name)
+        out = name
+        if self.graph.tensor(name).dtype not in (None, onnx.TensorProto.INT64):
+            out = self.fresh(f"{name}_i64")
+            self.insert_before(index, "Cast", [name], [out], to=onnx.TensorProto.INT64)
+        if shape is not None and len(shape) == 0:
+            flat = self.fresh(f"{name}_vec")
+            self.insert_before(index, "Reshape", [out, self.add_const(np.array([1], np.int64), "one")], [flat])
+            out = flat
         return out
 
-    def _static_dim(self, entry: DimEntry) -> int | None:
-        shape = self.graph.shape(entry.tensor)
-        d = shape[entry.axis] if shape is not None else None
-        return d if isinstance(d, int) and not self.dim_changed(entry.tensor, entry.axis) else None
+    def _like(self, index: int, vector: str, original: str, hint: str) -> str:
+        """`vector` (1-D int64) with the rank and element type of `original`."""
+        shape = self.graph.shape(original)
+        out = vector
+        if shape is not None and len(shape) == 0:
+            out = self.fresh(hint)
+            self.insert_before(index, "Reshape", [vector, self.add_const(np.array([], np.int64), "scalar")], [out])
+        dtype = self.graph.tensor(original).dtype
+        if dtype not in (None, onnx.TensorProto.INT64):
+            cast = self.fresh(hint)
+            self.insert_before(index, "Cast", [out], [cast], to=dtype)
+            out = cast
+        return out
 
-    def dim_changed(self, tensor: str, axis: int) -> bool:
-        from halp_graph.graph.axes import AxisKey
-        return AxisKey(tensor, axis) in self.masks
-
-    def runtime_dim(self, index: int, tensor: str, axis: int) -> str:
-        shape_out = self.fresh(f"{tensor}_shape")
-        self.insert_before(index, "Shape", [tensor], [shape_out])
-        dim = self.fresh(f"{tensor}_dim{axis}")
-        self.insert_before(index, "Gather", [shape_out, self.add_const(np.array([axis], np.int64), "axis")],
-                           [dim], axis=0)
-        return dim
-
-    def runtime_shape(self, index: int, shape: tuple, hint: str) -> str:
-        """A 1-D int64 tensor holding `shape`; symbolic dims are read from a graph input
-        that has the same dimension name."""
-        entries: list[Entry] = []
+    def tensor_shape(self, index: int, tensor: str, sizes: dict[int, int], hint: str) -> str:
+        """The shape of `tensor` as computed before node `index`: `sizes` where given (the
+        pruned channel axes), the original dimensions elsewhere, symbolic ones included."""
+        shape = self.graph.shape(tensor)
+        if shape is None:
+            raise RewriteError(f"the shape of {tensor!r} is not known; cannot rebuild it")
+        exprs = []
         for axis, d in enumerate(shape):
-            if isinstance(d, int):
-                entries.append(ConstEntry(d, "", axis, "", 0))
-                continue
-            source = self._input_with_dim(d)
-            if source is None:
-                raise RewriteError(f"cannot express dimension {d!r} of {hint} at run time")
-            entries.append(DimEntry(*source))
-        return self.shape_vector(index, entries, {}, hint)
-
-    def _input_with_dim(self, dim) -> tuple[str, int] | None:
-        if dim is None:
-            return None
-        for name in self.graph.inputs:
-            shape = self.graph.shape(name) or ()
-            for axis, d in enumerate(shape):
-                if d == dim:
-                    return name, axis
-        return None
+            e = Const(sizes[axis]) if axis in sizes else self.resolve_dim(index, tensor, axis)
+            if e is None:
+                raise RewriteError(f"cannot express dimension {d!r} (axis {axis}) of {tensor!r} "
+                                   f"at run time: no tensor left in the rewritten model has it, "
+                                   f"and it cannot be computed from one")
+            exprs.append(e)
+        return self.emit_vector(index, exprs, hint)
 
     # ----------------------------------------------------------------- finish
     def finish(self) -> LoadedModel:

@@ -18,13 +18,22 @@ from halp_graph.graph.ir import Node
 from halp_graph.graph.rules import RuleContext, layer_axes
 from halp_graph.graph.rules.elementwise import BROADCAST, UNARY
 
-from halp_graph.errors import RewriteError
-
 from .editor import ModelEditor
 
 
 def empty_tensors(masks: dict) -> set[str]:
     return {k.tensor for k, m in masks.items() if not k.use and not m.any()}
+
+
+def unavailable_tensors(ed: ModelEditor) -> set[str]:
+    """Tensors whose original shape the rewritten model no longer computes: the emptied
+    ones, and those computed only from folded layers (which may become broadcast-shaped
+    constants)."""
+    empty = empty_tensors(ed.masks)
+    if not empty:
+        return set()
+    folded = _folded_layers(ed, RuleContext(ed.graph), empty)
+    return empty | _constant_closure(ed, {ed.graph.nodes[i].outputs[0] for i in folded})
 
 
 def remove_empty_branches(ed: ModelEditor, masks: dict) -> dict:
@@ -89,7 +98,6 @@ def _fold_layer(ed: ModelEditor, node: Node, masks: dict, volatile: set[str]) ->
     axis = 1 if node.op_type in ("Conv", "ConvTranspose", "Gemm") else len(shape) - 1
     out_mask = masks.get(AxisKey(y, axis))
     n_out = int(out_mask.sum()) if out_mask is not None else shape[axis]
-    shape[axis] = n_out
     weight = ed.param(node.index, 1)
     dtype = weight.dtype
     bias_shape = [1] * len(shape)
@@ -105,52 +113,14 @@ def _fold_layer(ed: ModelEditor, node: Node, masks: dict, volatile: set[str]) ->
     if _broadcast_suffices(ed, y, volatile):
         ed.insert_before(node.index, "Identity", [const_name], [y])
     else:
-        ed.insert_before(node.index, "Expand", [const_name, _output_shape(ed, node, shape, masks)], [y])
+        ed.insert_before(node.index, "Expand", [const_name, _output_shape(ed, node, axis, n_out)], [y])
     ed.remove(node.index)
 
 
-def _output_shape(ed: ModelEditor, node: Node, shape: list, masks: dict) -> str:
-    """The folded layer's output shape as a tensor. Static dims and dims named like a graph
-    input's are spelled out; a MatMul in a chain of Linear layers takes its leading dims
-    from the live tensor that fed the emptied chain."""
-    try:
-        return ed.runtime_shape(node.index, tuple(shape), f"{node.outputs[0]}_shape")
-    except RewriteError:
-        if node.op_type != "MatMul":
-            raise
-    source = _live_chain_input(ed, node.inputs[0], empty_tensors(masks))
-    if source is None:
-        raise RewriteError(f"cannot find the output shape of emptied layer {node.name}")
-    full = ed.fresh(f"{source}_shape")
-    ed.insert_before(node.index, "Shape", [source], [full])
-    lead = ed.fresh(f"{source}_lead")
-    ed.insert_before(node.index, "Slice", [full, ed.add_const(np.array([0], np.int64), "s"),
-                                          ed.add_const(np.array([-1], np.int64), "e")], [lead])
-    out = ed.fresh(f"{node.outputs[0]}_shape")
-    ed.insert_before(node.index, "Concat", [lead, ed.add_const(np.array([shape[-1]], np.int64), "n")],
-                     [out], axis=0)
-    return out
-
-
-def _live_chain_input(ed: ModelEditor, name: str, empty: set[str]) -> str | None:
-    """Walk back through per-element ops and Linear MatMuls to the first live tensor."""
-    graph = ed.graph
-    for _ in range(64):
-        if name not in empty:
-            return name
-        node = graph.producer.get(name)
-        if node is None:
-            return None
-        if node.op_type in BROADCAST:
-            live = [i for i in node.inputs if i and not graph.is_constant(i)]
-            if not live:
-                return None
-            name = live[0]  # every non-constant operand descends from the same chain
-        elif node.op_type in PER_ELEMENT or node.op_type == "MatMul" and graph.is_constant(node.inputs[1]):
-            name = node.inputs[0]
-        else:
-            return None
-    return None
+def _output_shape(ed: ModelEditor, node: Node, axis: int, n_out: int) -> str:
+    """The folded layer's output shape, computed at run time where it is symbolic."""
+    y = node.outputs[0]
+    return ed.tensor_shape(node.index, y, {axis: n_out}, f"{y}_shape")
 
 
 PER_ELEMENT = set(UNARY) | {"BatchNormalization"}
@@ -186,7 +156,7 @@ def _broadcast_suffices(ed: ModelEditor, name: str, volatile: set[str], depth: i
 
 def _zeros_like_original(ed: ModelEditor, node: Node, name: str) -> str:
     dtype = helper.tensor_dtype_to_np_dtype(ed.graph.tensor(name).dtype or 1)
-    shape_name = ed.runtime_shape(node.index, tuple(ed.graph.shape(name)), f"{name}_shape")
+    shape_name = ed.tensor_shape(node.index, name, {}, f"{name}_shape")
     out = ed.fresh(f"{name}_zeros")
     ed.insert_before(node.index, "Expand", [ed.add_const(np.zeros((), dtype), "zero"), shape_name], [out])
     return out

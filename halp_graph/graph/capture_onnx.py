@@ -149,7 +149,7 @@ def _shape_of(type_proto: onnx.TypeProto) -> tuple[Shape | None, int | None]:
         return None, dtype
     dims: list = []
     for d in tt.shape.dim:
-        if d.HasField("dim_value"):
+        if d.HasField("dim_value") and d.dim_value >= 0:  # exporters write -1 for "unknown"
             dims.append(int(d.dim_value))
         elif d.HasField("dim_param") and d.dim_param and not d.dim_param.startswith("unk__"):
             dims.append(d.dim_param)  # "unk__N" names are shape inference's own unknowns
@@ -184,6 +184,28 @@ def _attrs(node: onnx.NodeProto) -> dict:
             v = helper.get_attribute_value(a)
             out[a.name] = v.decode() if isinstance(v, bytes) else v
     return out
+
+
+def _implicit_inputs(node: onnx.NodeProto) -> list[str]:
+    """Outer tensors the node's subgraphs (If branches, Loop and Scan bodies) read: listed
+    after its own inputs, so every use of a tensor is seen (a group whose channels reach
+    a subgraph is frozen, since no rule edits inside one)."""
+    outer: list[str] = []
+    for a in node.attribute:
+        graphs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)
+        for g in graphs:
+            outer += _outer_names(g)
+    seen = set(node.input)
+    return [n for n in dict.fromkeys(outer) if n and n not in seen]
+
+
+def _outer_names(graph: onnx.GraphProto) -> list[str]:
+    local = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    names: list[str] = []
+    for node in graph.node:
+        names += [n for n in list(node.input) + _implicit_inputs(node) if n and n not in local]
+        local.update(node.output)
+    return names
 
 
 def node_names(proto: onnx.ModelProto) -> list[str]:
@@ -228,7 +250,8 @@ def capture(model: LoadedModel | onnx.ModelProto) -> Graph:
     names = node_names(proto)
     nodes: list[Node] = []
     for name, pn in zip(names, proto.graph.node):
-        node = Node(name, pn.op_type, list(pn.input), list(pn.output), _attrs(pn), pn.domain)
+        node = Node(name, pn.op_type, list(pn.input) + _implicit_inputs(pn), list(pn.output), _attrs(pn),
+                    pn.domain)
         nodes.append(node)
         if pn.op_type == "Constant" and pn.domain in ("", "ai.onnx"):
             value = _constant_node_value(pn)

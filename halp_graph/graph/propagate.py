@@ -3,7 +3,9 @@
 Starting from the channel axes that layers declare (a conv's input and output channels),
 every op that touches a channel-carrying axis is asked once per axis; the ties it reports
 reveal further channel axes, until nothing new appears. Graph inputs and outputs freeze the
-axes that reach them: their channel count is part of the model's interface.
+axes that reach them: their channel count is part of the model's interface. Dimensions
+ONNX shape inference could not derive are completed first where the ops' arithmetic gives
+them exactly (`shape_values.complete_shapes`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from .axes import AxisKey, Tie
 from .ir import Graph
 from .rules import RuleContext, apply_rule, node_seeds
+from .shape_values import complete_shapes, static_dim
 
 
 @dataclass
@@ -25,6 +28,9 @@ class Propagation:
 
 
 def propagate(graph: Graph, ctx: RuleContext | None = None) -> Propagation:
+    # ONNX shape inference gives up on dims behind computed shape inputs (a Slice with a
+    # computed spatial bound loses its static channel count too); the rules need them.
+    complete_shapes(graph)
     ctx = ctx or RuleContext(graph)
     result = Propagation()
     seen_ties: set[Tie] = set()
@@ -59,11 +65,20 @@ def propagate(graph: Graph, ctx: RuleContext | None = None) -> Propagation:
             asked.add((node.name, key))
             outcome = apply_rule(ctx, node, key)
             for tie in outcome.ties:
-                if tie not in seen_ties:
-                    seen_ties.add(tie)
+                if tie in seen_ties:
+                    continue
+                seen_ties.add(tie)
+                unsized = [s.key for s in (tie.a, tie.b) if _size(graph, s.key) is None]
+                if unsized and all(_unread(graph, k.tensor) for k in unsized):
+                    continue  # an output nobody reads (BN's running statistics, say)
+                if unsized:  # grouping cannot place channels on such an axis: never drop the tie
+                    for span in (tie.a, tie.b):
+                        result.freezes.append((span.key, f"the size of {unsized[0]} is not known "
+                                                         f"(at {node.op_type} {node.name})"))
+                else:
                     result.ties.append(tie)
-                    enqueue(tie.a.key)
-                    enqueue(tie.b.key)
+                enqueue(tie.a.key)
+                enqueue(tie.b.key)
             for fkey, reason in outcome.freezes:
                 result.freezes.append((fkey, reason))
                 enqueue(fkey)
@@ -71,3 +86,12 @@ def propagate(graph: Graph, ctx: RuleContext | None = None) -> Propagation:
                 result.blocks.append((bkey, g, node.name))
                 enqueue(bkey)
     return result
+
+
+def _size(graph: Graph, key: AxisKey) -> int | None:
+    shape = graph.shape(key.tensor)
+    return static_dim(shape[key.axis]) if shape is not None and key.axis < len(shape) else None
+
+
+def _unread(graph: Graph, name: str) -> bool:
+    return not graph.users(name) and not graph.is_output(name)

@@ -83,10 +83,11 @@ class RuleContext:
 
     # shapes -------------------------------------------------------------
     def shape(self, name: str) -> tuple:
+        """The inferred shape; dimensions written as -1 (some exporters' "unknown") are None."""
         shape = self.graph.shape(name)
         if shape is None:
             raise ShapeUnknown(repr(name))
-        return shape
+        return tuple(None if isinstance(d, int) and d < 0 else d for d in shape)
 
     def rank(self, name: str) -> int:
         return len(self.shape(name))

@@ -44,6 +44,8 @@ def conv(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
     if not ctx.graph.is_constant_derived(w):
         return out.freeze(key, f"Conv {node.name} has a weight computed from its inputs")
     if key.tensor in (x, y) and key.axis != 1 and not key.is_param:
+        if _keeps_positions(ctx, node, key.axis):
+            return out.tie(ctx.span(node, x, key.axis), ctx.span(node, y, key.axis))
         return out.freeze(key, f"Conv {node.name} mixes axis {key.axis}")
     kind = _conv_kind(ctx, node)
     g = node.attr("group", 1)
@@ -71,6 +73,20 @@ def conv(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
     else:
         out.blocks += [(x_key, g), (y_key, g)]
     return out
+
+
+def _keeps_positions(ctx: RuleContext, node: Node, axis: int) -> bool:
+    """True when output position i of `axis` is input position i: the batch axis, or a
+    spatial axis the conv's window neither widens, strides nor pads (a 1x1 conv's H, W)."""
+    if axis == 0:
+        return True
+    rank = ctx.rank(node.inputs[0])
+    i = axis - 2
+    kernel = node.attr("kernel_shape") or list(ctx.shape(node.inputs[1])[2:])
+    strides = node.attr("strides") or [1] * (rank - 2)
+    pads = node.attr("pads") or [0] * (2 * (rank - 2))
+    return (node.attr("auto_pad", "NOTSET") in ("NOTSET", "VALID") and kernel[i] == 1
+            and strides[i] == 1 and pads[i] == 0 and pads[i + rank - 2] == 0)
 
 
 @seeds("Conv", "ConvTranspose")

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..axes import AxisKey, Outcome, Span
 from ..ir import Node
-from .base import RuleContext, rule
+from ..shape_values import (Const, Dim, Unknown, reads, shape_sinks, static_value_of,
+                            substitute, value_expr)
+from .base import NotConstant, RuleContext, rule
 
 
 def _norm_axis(axis: int, rank: int) -> int:
@@ -23,9 +23,35 @@ def _norm_axis(axis: int, rank: int) -> int:
 
 
 @rule("Shape", "Size")
-def shape_sink(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
-    """Reading a tensor's shape carries no channels; the value adapts at run time."""
-    return Outcome()
+def shape_read(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
+    """Reading a tensor's shape ties no channels. The rewrite gives every value computed
+    from a pruned channel count its original value again (the masked model's), or the
+    pruned size where the value spells out the size of a pruned axis; a use it cannot
+    follow that far freezes the channels."""
+    x = node.inputs[0]
+    if key.tensor != x or key.is_param:
+        return Outcome()
+    if node.op_type == "Shape":
+        axes = list(range(ctx.rank(x)))[node.attr("start", 0):node.attr("end", None)]
+        if key.axis not in axes:
+            return Outcome()
+    reason = untraceable_use(ctx.graph, node, x, key.axis)
+    return Outcome().freeze(key, reason) if reason else Outcome()
+
+
+def untraceable_use(graph, shape_node: Node, tensor: str, axis: int) -> str | None:
+    """Why the channel count `tensor[axis]`, read by `shape_node`, reaches a value the
+    rewrite cannot rebuild (None when every use can be rebuilt)."""
+    for user, slot, name in shape_sinks(graph, shape_node):
+        where = f"{shape_node.op_type} {shape_node.name} reads the channel count of {tensor!r}"
+        if user is None:
+            return f"{where} into graph output {name!r}"
+        if slot < 0:
+            return f"{where} into the subgraph of {user.op_type} {user.name}"
+        for entry in value_expr(graph, name):
+            if isinstance(entry, Unknown) and reads(entry.deps, tensor, axis):
+                return f"{where} into {user.op_type} {user.name} ({entry.reason})"
+    return None
 
 
 @rule("Concat")
@@ -83,34 +109,46 @@ def split(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
     return out
 
 
-def slice_params(ctx: RuleContext, node: Node) -> dict[int, tuple[int, int, int]]:
-    """{axis: (start, stop, step)} with bounds clamped to the input shape."""
+def slice_bounds(ctx: RuleContext, node: Node, axis: int) -> tuple[int, int, int] | None:
+    """(start, stop, step) of the Slice along `axis`, clamped to its static size, or None
+    when the Slice leaves the axis alone. Only this axis's bounds must be constants:
+    the others may be computed at run time (a dynamic spatial crop)."""
     x = node.inputs[0]
     rank = ctx.rank(x)
     if "starts" in node.attrs:  # opset < 10
-        starts, ends = node.attrs["starts"], node.attrs["ends"]
-        axes = node.attrs.get("axes", list(range(len(starts))))
+        starts, ends = list(node.attrs["starts"]), list(node.attrs["ends"])
+        axes = list(node.attrs.get("axes", range(len(starts))))
         steps = [1] * len(starts)
     else:
-        starts, ends = ctx.input_ints(node, 1), ctx.input_ints(node, 2)
+        starts, ends = value_expr(ctx.graph, node.inputs[1]), value_expr(ctx.graph, node.inputs[2])
         axes = ctx.input_ints(node, 3) if node.input(3) else list(range(len(starts)))
-        steps = ctx.input_ints(node, 4) if node.input(4) else [1] * len(starts)
-    params = {}
-    for s, e, a, st in zip(starts, ends, axes, steps):
-        a = _norm_axis(int(a), rank)
-        dim = ctx.dim(x, a)
-        params[a] = slice(int(s), int(e), int(st)).indices(dim)
-    return params
+        steps = value_expr(ctx.graph, node.inputs[4]) if node.input(4) else [1] * len(starts)
+    axes = [_norm_axis(int(a), rank) for a in axes]
+    if axis not in axes:
+        return None
+    i = axes.index(axis)
+    start, stop, step = (_bound(ctx, node, v, slot) for v, slot in
+                         ((starts[i], 1), (ends[i], 2), (steps[i], 4)))
+    return slice(start, stop, step).indices(ctx.dim(x, axis))
+
+
+def _bound(ctx: RuleContext, node: Node, entry, slot: int) -> int:
+    if isinstance(entry, int):
+        return entry
+    value = substitute(entry, static_value_of(ctx.graph))
+    if not isinstance(value, Const):
+        raise NotConstant(node.inputs[slot])
+    return value.value
 
 
 @rule("Slice")
 def slice_(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
     x, y = node.inputs[0], node.outputs[0]
-    params = slice_params(ctx, node)
+    bounds = slice_bounds(ctx, node, key.axis)
     out = Outcome()
-    if key.axis not in params:
+    if bounds is None:
         return out.tie(ctx.span(node, x, key.axis), ctx.span(node, y, key.axis))
-    start, stop, step = params[key.axis]
+    start, stop, step = bounds
     if step != 1:
         return out.freeze(key, f"Slice {node.name} takes every {step}th channel")
     count = max(0, stop - start)
@@ -119,14 +157,41 @@ def slice_(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
     return out
 
 
-def reshape_map(src: tuple, dst: tuple, axis: int) -> tuple[int, int, int] | None:
+def reshape_map(src: tuple, dst: tuple, axis: int, equal=None) -> tuple[int, int, int] | None:
     """Where channel axis `axis` of a tensor shaped `src` lands when reshaped to `dst`.
 
     Returns (dst_axis, src_block, dst_block): channel k is src elements
     [k*src_block, (k+1)*src_block) of `axis` and dst elements [k*dst_block, ...) of
     dst_axis. None when the reshape interleaves the channels with another axis.
+    `equal(i, j)` proves src dim i equal to dst dim j where they are symbolic (a Reshape
+    target that copies them); leading and trailing dims proven equal are set aside, so
+    [N, C, H, W] -> [N, C, H*W], [H, W, C] -> [H*W, C] and [N, 64, A] -> [N, 4, 16, A]
+    map with H, W, A unknown.
     """
-    src, dst, lead = _strip_batch(tuple(src), tuple(dst))
+    src, dst = tuple(src), tuple(dst)
+    equal = equal or (lambda i, j: _same_dim(src[i], dst[j]))
+    lead = 0
+    while lead < min(axis, len(dst)) and equal(lead, lead):
+        lead += 1
+    if lead == axis and lead < len(dst) and isinstance(src[axis], int) and src[axis] == dst[lead]:
+        return axis, 1, 1  # equal leading part and equal channel count: the rest follows
+    tail = 0
+    while len(src) - 1 - tail > axis and len(dst) - 1 - tail > lead and \
+            equal(len(src) - 1 - tail, len(dst) - 1 - tail):
+        tail += 1
+    at = len(dst) - 1 - tail
+    if len(src) - 1 - tail == axis and at >= lead and isinstance(src[axis], int) and src[axis] == dst[at]:
+        return at, 1, 1  # equal trailing part and channel count: so are the leading products
+    mapped = _static_reshape_map(src[lead:len(src) - tail], dst[lead:len(dst) - tail], axis - lead)
+    return None if mapped is None else (mapped[0] + lead, mapped[1], mapped[2])
+
+
+def _same_dim(a, b) -> bool:
+    return a is not None and a == b
+
+
+def _static_reshape_map(src: tuple, dst: tuple, axis: int) -> tuple[int, int, int] | None:
+    src, dst, lead = _strip_batch(src, dst)
     if src is None or axis < lead:
         return None
     axis -= lead
@@ -164,18 +229,38 @@ def _strip_batch(src: tuple, dst: tuple):
     return src[lead:], dst[lead:], lead
 
 
+def _reshape_equal(ctx: RuleContext, node: Node, in_shape: tuple, out_shape: tuple):
+    """equal(i, j): input dim i is output dim j, by the shapes or because the target
+    copies it (a 0 entry, or Shape(input)[i] read at run time)."""
+    x = node.inputs[0]
+    has_target = node.op_type == "Reshape" and len(node.inputs) > 1  # fx captures carry none
+    target = (value_expr(ctx.graph, node.inputs[1]) or []) if has_target else []
+    copies = not node.attr("allowzero", 0)
+
+    def equal(i: int, j: int) -> bool:
+        if _same_dim(in_shape[i], out_shape[j]):
+            return True
+        if len(target) != len(out_shape):
+            return False
+        entry = target[j]
+        return entry == Dim(x, i) or (copies and i == j and entry == Const(0))
+
+    return equal
+
+
 def _reshape_rule(ctx: RuleContext, node: Node, key: AxisKey, in_shape: tuple, out_shape: tuple) -> Outcome:
     x, y = node.inputs[0], node.outputs[0]
     out = Outcome()
+    equal = _reshape_equal(ctx, node, in_shape, out_shape)
     if key.tensor == x and not key.is_param:
-        mapped = reshape_map(in_shape, out_shape, key.axis)
+        mapped = reshape_map(in_shape, out_shape, key.axis, equal)
         if mapped is None:
             return out.freeze(key, f"{node.op_type} {node.name} mixes the channel axis with another axis")
         dst_axis, src_block, dst_block = mapped
         count = ctx.dim(x, key.axis) // src_block
         return out.tie(Span(ctx.key(node, x, key.axis), 0, count, src_block),
                        Span(AxisKey(y, dst_axis), 0, count, dst_block))
-    mapped = reshape_map(out_shape, in_shape, key.axis)
+    mapped = reshape_map(out_shape, in_shape, key.axis, lambda i, j: equal(j, i))
     if mapped is None:
         return out.freeze(key, f"{node.op_type} {node.name} mixes the channel axis with another axis")
     src_axis, dst_block, src_block = mapped
@@ -315,10 +400,29 @@ def expand(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
 
 @rule("Tile")
 def tile(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
+    """Repeats of 1 along the channel axis carry it; other axes may repeat by counts
+    computed at run time."""
     x, y = node.inputs[0], node.outputs[0]
-    repeats = ctx.const(node.inputs[1])
-    if repeats is None:
+    repeats = value_expr(ctx.graph, node.inputs[1])
+    if len(repeats) != ctx.rank(x):
         return Outcome().freeze(key, f"Tile {node.name} repeats computed at run time")
-    if int(np.asarray(repeats).reshape(-1)[key.axis]) != 1:
+    count = substitute(repeats[key.axis], static_value_of(ctx.graph))
+    if not isinstance(count, Const):
+        return Outcome().freeze(key, f"Tile {node.name} repeats the channel axis a number of "
+                                     f"times computed at run time")
+    if count.value != 1:
         return Outcome().freeze(key, f"Tile {node.name} repeats the channel axis")
     return Outcome().tie(ctx.span(node, x, key.axis), ctx.span(node, y, key.axis))
+
+
+@rule("ConstantOfShape")
+def constant_of_shape(ctx: RuleContext, node: Node, key: AxisKey) -> Outcome:
+    """Every element holds the same value, so fewer channels are the same tensor, smaller:
+    the output joins whatever group it is combined with, and the rewrite writes the pruned
+    size into the shape input."""
+    y = node.outputs[0]
+    if key.tensor != y:
+        return Outcome().freeze(key, f"ConstantOfShape {node.name} reads channels as a shape")
+    if len(value_expr(ctx.graph, node.inputs[0])) != ctx.rank(y):
+        return Outcome().freeze(key, f"ConstantOfShape {node.name} has a shape of unknown length")
+    return Outcome()
