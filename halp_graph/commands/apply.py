@@ -7,7 +7,7 @@ import os
 from ..graph import analyze, load_model
 from ..onnx_io import check_output_path, save_model
 from ..plan import PruningPlan
-from .common import add_force, note
+from .common import add_force, add_input_shapes, note, shape_profiles
 
 
 def add_parser(sub) -> None:
@@ -17,7 +17,12 @@ def add_parser(sub) -> None:
     p.add_argument("--plan", required=True, help="plan JSON (halp_graph.plan/1)")
     p.add_argument("-o", "--output", required=True, help="where to write the pruned model")
     p.add_argument("--verify", action="store_true",
-                   help="also check the equivalence invariant in ONNX Runtime")
+                   help="also check the equivalence invariant in ONNX Runtime (as verify does); "
+                        "exit 1 if the model is NOT equivalent or the check is vacuous")
+    add_input_shapes(p, several=True)
+    p.add_argument("--fix-shapes", action="store_true",
+                   help="write the model at the one --input-shapes shape (default: it keeps its "
+                        "dynamic axes); with --verify, the shapes given are the ones checked")
     add_force(p)
     p.set_defaults(func=run)
 
@@ -26,7 +31,18 @@ def run(args) -> int:
     from halp_graph.passes import PruneChannelsPass
 
     check_output_path(args.output, inputs=(args.model, args.plan), force=args.force)
+    from ..errors import SettingsError
+    from ..input_shapes import fix_input_shapes
+
+    profiles = shape_profiles(args, several=True)
+    if args.fix_shapes and len(profiles) != 1:
+        raise SettingsError("--fix-shapes writes the model at one shape: give one --input-shapes")
     model = load_model(args.model)
+    if args.fix_shapes:
+        model = fix_input_shapes(model, profiles[0].shapes)
+    else:
+        for p in profiles:  # the shapes must fit the model before anything is written
+            fix_input_shapes(model, p.shapes)
     plan = PruningPlan.load(args.plan)
     groups = analyze(model)
     result = PruneChannelsPass(plan, groups)(model)
@@ -37,8 +53,9 @@ def run(args) -> int:
          + (f", {info['removed_nodes']} nodes removed, {info['folded_layers']} layers folded"
             if info.get("removed_nodes") or info.get("folded_layers") else ""))
     if args.verify:
-        from ..testing import check_equivalence
-        c = check_equivalence(model, result.model, plan, groups)
-        note(f"equivalence: {'ok' if c.ok else 'MISMATCH'} (max abs error {c.max_abs:.3g})")
+        from ..equivalence import check_equivalence
+        shapes = [{k: list(v) for k, v in p.shapes.items()} for p in profiles] or None
+        c = check_equivalence(model, result.model, plan, groups, shapes=shapes)
+        note(c.summary())
         return 0 if c.ok else 1
     return 0

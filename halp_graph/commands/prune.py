@@ -83,7 +83,7 @@ def run(args) -> int:
     scores = None
     if args.scores:
         scores = load_scores(args.scores)
-    if args.finetune and _launched():
+    if _launched():
         return _run_distributed(args, target, scores)
     return _run(args, target, scores)
 
@@ -93,7 +93,8 @@ def _launched() -> bool:
 
 
 def _run_distributed(args, target, scores) -> int:
-    """Under torchrun: every rank prunes and trains, rank 0 alone writes."""
+    """Under torchrun: every rank prunes (and trains, sharing plans and gradients), rank 0
+    alone writes."""
     from ..torch.distributed import launched_group
 
     with launched_group() as group:

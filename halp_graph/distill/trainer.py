@@ -100,7 +100,7 @@ class Distiller:
         self.per_rank = len(samples) // self.world
         if self.per_rank < 1:
             raise ValueError(f"{len(samples)} samples cannot be shared by {self.world} ranks")
-        self.steps_per_epoch = max(self.per_rank // self.batch, 1) if self.per_rank >= self.batch else 1
+        self.steps_per_epoch = max(self.per_rank // self.batch, 1)  # a short last batch is dropped
         self.total_steps = self.steps_per_epoch * config.epochs
         for p in teacher.parameters():
             p.requires_grad_(False)
@@ -185,7 +185,7 @@ class Distiller:
                     index = np.sort(mine[b * self.batch:(b + 1) * self.batch])
                     feeds = _tensors(self.samples.subset(index).arrays, self.device)
                     model.train()
-                    loss, parts = self._loss(model, feeds, wanted)
+                    loss, _ = self._loss(model, feeds, wanted)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
