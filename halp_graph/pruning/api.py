@@ -5,36 +5,35 @@
     result.model      # LoadedModel of the pruned network (save with halp_graph.onnx_io)
     result.report     # dict, schema halp_graph.report/1: plan, kept counts, latencies, rounds
 
-Steps: capture and group; a cost model from the LUT (given, cached, or built); saliency
-(loss-aware or activation on calibration data, weight magnitude without data, or scores
-passed in); the exact latency-saliency knapsack; the rewrite; when the target can be
-timed here, the closed loop that measures the result and corrects the budget
-(closed_loop.py); reconstruction of the chosen model on the calibration data; and
-fidelity against the dense model on held-out data, every round and at the end. With a
-minimum agreement alone, a search over budgets finds the fastest plan that keeps it
-(fidelity_search.py).
+Steps: capture and group (at the given input shapes, profiles.py); a cost model from the
+LUT (given, cached, or built; one per shape profile); saliency (loss-aware or activation
+on calibration data, weight magnitude without data, or scores passed in); the exact
+latency-saliency knapsack; the rewrite; when the target can be timed here, the closed
+loop that measures the result and corrects the budget (closed_loop.py); reconstruction
+of the chosen model on the calibration data; label-free distillation (finetune.py), or
+instead HALP's iterative schedule (progressive.py); and fidelity against the dense model
+on held-out data, every round and at the end. With a minimum agreement alone, a search
+over budgets finds the fastest plan that keeps it (fidelity_search.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from dataclasses import dataclass
 
-from ..errors import DataError, SettingsError, TargetError
+from ..errors import DataError, TargetError
 from ..fidelity import FidelityProbe, describe
 from ..graph import GroupSet, analyze, as_loaded
 from ..graph.capture_onnx import LoadedModel
-from ..input_shapes import ShapeProfile, fix_input_shapes, parse_profiles
+from ..input_shapes import fix_input_shapes
 from ..plan import PruningPlan
 from .closed_loop import run_loop
 from .data import HOLDOUT, prepare_data
 from .fidelity_search import fastest_keeping
 from .finetune import finetune as run_finetune
-from .finetune import finetune_samples
-from .lut_source import cached_or_built, given_lut
-from .profiles import WeightedCostModel, shaped_models
+from .finetune import finetune_samples, training_config
+from .profiles import cost_source, same_groups, shaped_input, shaped_models
 from .progressive import run_schedule
 from .report import build_report, summary
 from .scoring import score_channels
@@ -73,77 +72,6 @@ def check_goal(budget: float | None, latency_ms: float | None,
     if not (isinstance(latency_ms, (int, float)) and latency_ms > 0):
         raise TargetError(f"latency must be a positive number of milliseconds, not {latency_ms}")
     return float(latency_ms), False
-
-
-def shaped_input(loaded: LoadedModel, input_shapes, fix_shapes: bool) -> tuple[LoadedModel, list]:
-    """(the model to rewrite and write, the shape profiles to time at). With fix_shapes the
-    model itself is fixed to its one profile, and nothing is left to vary."""
-    profiles = list(input_shapes or [])
-    if profiles and not isinstance(profiles[0], ShapeProfile):
-        profiles = parse_profiles([p.split() if isinstance(p, str) else p for p in profiles])
-    if fix_shapes:
-        if len(profiles) != 1:
-            raise SettingsError("--fix-shapes writes the model at one shape: give one --input-shapes")
-        return fix_input_shapes(loaded, profiles[0].shapes), []
-    return loaded, profiles
-
-
-def same_groups(dynamic: GroupSet, shaped: GroupSet) -> GroupSet:
-    """The groups of the model as it will be rewritten (dynamic axes kept), which must be
-    those found at the given shape."""
-    from ..errors import CaptureError
-
-    if [(g.id, g.size, g.prunable) for g in dynamic] != [(g.id, g.size, g.prunable) for g in shaped]:
-        frozen = [g.id for g in dynamic if g.id in {h.id for h in shaped.prunable()} and not g.prunable]
-        raise CaptureError("the model's channel groups differ between its dynamic axes and the given "
-                           f"--input-shapes (e.g. {', '.join(frozen[:3]) or 'their layout'}); "
-                           "add --fix-shapes to prune and write it at that shape")
-    return dynamic
-
-
-def cost_source(loaded: LoadedModel, groups: GroupSet, shaped: list, target, lut: str | None, progress: bool):
-    """The latency tables: one model, or every shape profile with the weighted sum of their
-    cost models (the first profile's table stands for the rest in the report)."""
-    if not shaped:
-        return given_lut(lut, groups, target) if lut else cached_or_built(loaded, groups, target, progress)
-    sources = [given_lut(lut, s.groups, target) if lut else cached_or_built(s.model, s.groups, target, progress)
-               for s in shaped]
-    model = WeightedCostModel([(s.profile.weight, src.cost_model, s.groups) for s, src in zip(shaped, sources)])
-    return dataclasses.replace(sources[0], cost_model=model,
-                               measurable=all(src.measurable for src in sources))
-
-
-def training_config(epochs: int, schedule: int | None, time_limit: float | None, lr: float | None,
-                    batch_size: int | None, temperature: float | None, feature_weight: float,
-                    progress: bool, device: str | None = None):
-    """The distillation settings of a run, or None when it trains nothing."""
-    if not isinstance(epochs, int) or epochs < 0:
-        raise SettingsError(f"fine-tuning epochs must be a whole number >= 0, not {epochs}")
-    if schedule is not None and (not isinstance(schedule, int) or schedule < 1):
-        raise SettingsError(f"the schedule needs a whole number of steps >= 1, not {schedule}")
-    if schedule and not epochs:
-        raise SettingsError("the schedule prunes while training: give the epochs to train (--finetune N)")
-    if not epochs:
-        return None
-    from ..distill import DistillConfig
-
-    options = {k: v for k, v in (("lr", lr), ("batch_size", batch_size), ("temperature", temperature),
-                                 ("device", device or _rank_device())) if v is not None}
-    try:
-        return DistillConfig(epochs=epochs, time_limit=time_limit, feature_weight=float(feature_weight),
-                             progress=progress, **options)
-    except ValueError as exc:
-        raise SettingsError(str(exc)) from None
-
-
-def _rank_device() -> str | None:
-    """cuda:N for a rank of a nccl process group (its collectives need CUDA tensors)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
-        import torch
-        return f"cuda:{torch.cuda.current_device()}"
-    return None
 
 
 def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float | None = None,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, SettingsError
 from ..graph.capture_onnx import LoadedModel
 from ..graph.groups import GroupSet
 from ..onnx_io import check_full
@@ -97,3 +97,36 @@ def finetune(dense: LoadedModel, pruned: LoadedModel, plan: PruningPlan, groups:
     log(f"fine-tuning: {result.steps} steps on {len(samples)} samples, {result.stopped} "
         f"[{result.seconds:.1f}s]")
     return Finetuned(model, info)
+
+
+def training_config(epochs: int, schedule: int | None, time_limit: float | None, lr: float | None,
+                    batch_size: int | None, temperature: float | None, feature_weight: float,
+                    progress: bool, device: str | None = None):
+    """The distillation settings of a run, or None when it trains nothing."""
+    if not isinstance(epochs, int) or epochs < 0:
+        raise SettingsError(f"fine-tuning epochs must be a whole number >= 0, not {epochs}")
+    if schedule is not None and (not isinstance(schedule, int) or schedule < 1):
+        raise SettingsError(f"the schedule needs a whole number of steps >= 1, not {schedule}")
+    if schedule and not epochs:
+        raise SettingsError("the schedule prunes while training: give the epochs to train (--finetune N)")
+    if not epochs:
+        return None
+    from ..distill import DistillConfig
+
+    options = {k: v for k, v in (("lr", lr), ("batch_size", batch_size), ("temperature", temperature),
+                                 ("device", device or _rank_device())) if v is not None}
+    try:
+        return DistillConfig(epochs=epochs, time_limit=time_limit, feature_weight=float(feature_weight),
+                             progress=progress, **options)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _rank_device() -> str | None:
+    """cuda:N for a rank of a nccl process group (its collectives need CUDA tensors)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
+        import torch
+        return f"cuda:{torch.cuda.current_device()}"
+    return None

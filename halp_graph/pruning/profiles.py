@@ -5,18 +5,23 @@ tables price every profile's layers (their spatial sizes differ), and the solver
 is the weighted sum over profiles (`WeightedCostModel`); the closed loop times the pruned
 model at every profile, each interleaved with the dense model at the same shape, and
 judges the weighted latency: a budget of 0.5 means sum_p w_p pruned_p <= 0.5 sum_p w_p
-dense_p. One profile is the plain case of fixing the input shape.
+dense_p. One profile is the plain case of fixing the input shape. The model that is
+rewritten and written keeps its dynamic axes (its groups must be those found at the
+shapes), unless --fix-shapes fixes it to its one profile first.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+from ..errors import SettingsError
 from ..graph import analyze
 from ..graph.capture_onnx import LoadedModel
 from ..graph.groups import Group, GroupSet, Layer
-from ..input_shapes import ShapeProfile, fix_input_shapes
+from ..input_shapes import ShapeProfile, fix_input_shapes, parse_profiles
 from ..latency.timing import Timing
+from .lut_source import cached_or_built, given_lut
 
 
 @dataclass
@@ -87,3 +92,41 @@ def per_shape_rows(profiles: list[ShapeProfile], dense: WeightedTiming, pruned: 
     return [{"shapes": p.label(), "weight": p.weight, "dense_ms": d.median_ms, "pruned_ms": q.median_ms,
              "ratio": q.median_ms / d.median_ms if d.median_ms else None}
             for p, d, q in zip(profiles, dense.per_shape, pruned.per_shape)]
+
+
+def shaped_input(loaded: LoadedModel, input_shapes, fix_shapes: bool) -> tuple[LoadedModel, list]:
+    """(the model to rewrite and write, the shape profiles to time at). With fix_shapes the
+    model itself is fixed to its one profile, and nothing is left to vary."""
+    profiles = list(input_shapes or [])
+    if profiles and not isinstance(profiles[0], ShapeProfile):
+        profiles = parse_profiles([p.split() if isinstance(p, str) else p for p in profiles])
+    if fix_shapes:
+        if len(profiles) != 1:
+            raise SettingsError("--fix-shapes writes the model at one shape: give one --input-shapes")
+        return fix_input_shapes(loaded, profiles[0].shapes), []
+    return loaded, profiles
+
+
+def same_groups(dynamic: GroupSet, shaped: GroupSet) -> GroupSet:
+    """The groups of the model as it will be rewritten (dynamic axes kept), which must be
+    those found at the given shape."""
+    from ..errors import CaptureError
+
+    if [(g.id, g.size, g.prunable) for g in dynamic] != [(g.id, g.size, g.prunable) for g in shaped]:
+        frozen = [g.id for g in dynamic if g.id in {h.id for h in shaped.prunable()} and not g.prunable]
+        raise CaptureError("the model's channel groups differ between its dynamic axes and the given "
+                           f"--input-shapes (e.g. {', '.join(frozen[:3]) or 'their layout'}); "
+                           "add --fix-shapes to prune and write it at that shape")
+    return dynamic
+
+
+def cost_source(loaded: LoadedModel, groups: GroupSet, shaped: list, target, lut: str | None, progress: bool):
+    """The latency tables: one model, or every shape profile with the weighted sum of their
+    cost models (the first profile's table stands for the rest in the report)."""
+    if not shaped:
+        return given_lut(lut, groups, target) if lut else cached_or_built(loaded, groups, target, progress)
+    sources = [given_lut(lut, s.groups, target) if lut else cached_or_built(s.model, s.groups, target, progress)
+               for s in shaped]
+    model = WeightedCostModel([(s.profile.weight, src.cost_model, s.groups) for s, src in zip(shaped, sources)])
+    return dataclasses.replace(sources[0], cost_model=model,
+                               measurable=all(src.measurable for src in sources))
