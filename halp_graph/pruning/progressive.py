@@ -72,11 +72,11 @@ def run_schedule(loaded: LoadedModel, groups: GroupSet, problem, scoring, source
         log(f"schedule skipped: {reason}; keeping the one-shot result")
         return ScheduleOutcome(oneshot, calibration, None, {"skipped": reason})
     found = oneshot.plan is not None
+    floor, final_budget = _shared_oneshot(oneshot, groups) if found else (None, None)
     schedule = Schedule(loaded, groups, source.cost_model, data.calib, train, data.eval, config, steps,
                         goal=goal, relative=relative, target=target, measurable=source.measurable,
                         solve=solve, first_scores=(scoring.scores, scoring.tables), assess=assess, log=log,
-                        final_budget=oneshot.budget_ms if found else None,
-                        floor_counts=oneshot.counts if found else None)
+                        final_budget=final_budget, floor_counts=floor)
     try:
         outcome = schedule.run()
     except LossAwareUnavailable as exc:
@@ -107,9 +107,21 @@ def capped(problem, counts: dict[str, int], floor: dict[str, int] | None = None)
     """The problem with every group limited to at most its current kept count (and at
     least its `floor` count, where one is given)."""
     floor = floor or {}
-    keep = {g: np.nonzero((c <= counts.get(g, c[-1])) & (c >= floor.get(g, 0)))[0]
-            for g, c in problem.counts.items()}
+    keep = {}
+    for g, c in problem.counts.items():
+        top = counts.get(g, c[-1])
+        keep[g] = np.nonzero((c <= top) & (c >= min(floor.get(g, 0), top)))[0]
     return problem.restrict(keep)
+
+
+def _shared_oneshot(oneshot: Round, groups: GroupSet) -> tuple[dict, float]:
+    """(floor counts, final budget) from the one-shot round, rank 0's under
+    torch.distributed: each rank times on its own, and the steps must agree."""
+    from ..torch.distributed import broadcast_plan, broadcast_value
+
+    plan = broadcast_plan(oneshot.plan, groups)
+    kept = plan.kept_counts(groups)
+    return {g.id: kept[g.id] for g in groups.prunable()}, broadcast_value(oneshot.budget_ms)
 
 
 class Schedule:
