@@ -142,7 +142,7 @@ class Distiller:
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
             ids = [self.device.index] if self.device.type == "cuda" else None
-            model = DistributedDataParallel(self.student, device_ids=ids, broadcast_buffers=False)
+            model = DistributedDataParallel(self.student, device_ids=ids, forward_sync_buffers=False)
         optimizer = torch.optim.Adam([p for p in self.student.parameters() if p.requires_grad], lr=cfg.lr)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, self.total_steps) / self.total_steps)))

@@ -54,6 +54,14 @@ class PruneResult:
         return summary(self.report)
 
 
+def rank0_plan(plan: PruningPlan, groups: GroupSet) -> PruningPlan:
+    """Rank 0's plan under torch.distributed (each rank's closed loop times on its own),
+    the plan itself otherwise; only training runs get here, so torch is installed."""
+    from ..torch.distributed import broadcast_plan
+
+    return broadcast_plan(plan, groups)
+
+
 def check_goal(budget: float | None, latency_ms: float | None,
                min_agreement: float | None = None) -> tuple[float | None, bool]:
     """(goal, relative): at most one of a budget in (0, 1] or a positive latency; none
@@ -210,6 +218,12 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
         fidelity = search.pop("fidelity")
         final_model = chosen.model
     if training and not schedule and final_model is not None and chosen.plan is not None:
+        shared = rank0_plan(chosen.plan, groups)
+        if shared.to_json() != chosen.plan.to_json():  # under torch.distributed: train one model
+            kept = shared.kept_counts(groups)
+            chosen.plan, chosen.model = shared, rewrite(shared)
+            chosen.counts = {g.id: kept[g.id] for g in groups.prunable()}
+            final_model, recovery = recover(shared, chosen.model)
         result = run_finetune(loaded, final_model, chosen.plan, groups, train, data.eval, training, log)
         tuned = result.info
         lap("finetune")

@@ -219,8 +219,10 @@ class Schedule:
         else:
             self.final = self._closed_loop(capped(problem, current), scores)
             chosen = self.final[0]
-            if chosen.plan is not None:
+            if chosen.plan is not None:  # rank 0's plan on every rank, the round made to match
                 self.plan = broadcast_plan(chosen.plan, self.groups)
+                kept = self.plan.kept_counts(self.groups)
+                chosen.plan, chosen.counts = self.plan, {g.id: kept[g.id] for g in self.groups.prunable()}
             record.update(target_fraction=round(self._fraction(), 4), solver_budget_ms=chosen.budget_ms,
                           predicted_ms=chosen.predicted_ms, measured=chosen.achieved)
             self.trainer.best_from = step
