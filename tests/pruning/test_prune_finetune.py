@@ -157,7 +157,10 @@ def test_ctrl_c_during_training_writes_the_best_model_so_far(tmp_path, calib):
     out, report_path = tmp_path / "slim.onnx", tmp_path / "report.json"
     proc = subprocess.Popen([sys.executable, "-m", "halp_graph", "prune", MODEL, "--target", "xavier",
                              "--budget", "0.6", "--calib", calib, "--finetune", "1000", "-o", str(out),
-                             "--report", str(report_path)], stderr=subprocess.PIPE, text=True)
+                             "--report", str(report_path)], stderr=subprocess.PIPE, text=True,
+                            # a shell's background job ignores SIGINT, and its children inherit
+                            # that; the child must see Ctrl-C as a user's terminal delivers it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in proc.stderr:  # one progress line per epoch when stderr is not a terminal
         seen.append(line)
