@@ -247,6 +247,7 @@ def random_feeds(entry: Entry, path: str, seed: int = 0) -> dict[str, np.ndarray
     integers small (0..9), booleans either; `values` fixed as given."""
     import onnx
     from onnx import helper
+    from halp_graph.runtime import random_array
 
     proto = onnx.load(path, load_external_data=False)
     inits = {t.name for t in proto.graph.initializer}
@@ -261,12 +262,8 @@ def random_feeds(entry: Entry, path: str, seed: int = 0) -> dict[str, np.ndarray
         shape = entry.shapes[vi.name]
         if vi.name in entry.values:
             feeds[vi.name] = np.full(shape, entry.values[vi.name], dtype=dtype)
-        elif np.issubdtype(dtype, np.floating):
-            feeds[vi.name] = rng.standard_normal(shape).astype(dtype)
-        elif dtype == np.bool_:
-            feeds[vi.name] = rng.integers(0, 2, shape).astype(bool)
         else:
-            feeds[vi.name] = rng.integers(0, 10, shape).astype(dtype)
+            feeds[vi.name] = random_array(rng, shape, dtype)
     return feeds
 
 

@@ -23,7 +23,7 @@ from onnx import helper
 from .graph import GroupSet, analyze, as_loaded
 from .graph.capture_onnx import LoadedModel
 from .plan import PruningPlan
-from .runtime import random_inputs, session
+from .runtime import random_array, random_inputs, session
 
 RTOL = 1e-4           # of the output's scale, max |masked|
 ATOL = 1e-7           # the floor, for outputs that are legitimately near zero
@@ -186,7 +186,7 @@ def feeds_for(model, shape: dict | None = None, batch: int = 2, seed: int = 0) -
         dims = [int(d) for d in dims]
         _check_dims(name, dims, declared[name])
         dtype = helper.tensor_dtype_to_np_dtype(declared[name].type.tensor_type.elem_type)
-        feeds[name] = _random_array(rng, dims, dtype)
+        feeds[name] = random_array(rng, dims, dtype)
     return feeds
 
 
@@ -197,14 +197,6 @@ def _check_dims(name: str, dims: list[int], vi) -> None:
     if len(fixed) != len(dims) or any(f is not None and f != d for f, d in zip(fixed, dims)):
         declared = ",".join("?" if f is None else str(f) for f in fixed)
         raise ValueError(f"input {name!r}: shape {dims} does not fit the declared [{declared}]")
-
-
-def _random_array(rng, dims: list[int], dtype) -> np.ndarray:
-    if np.issubdtype(dtype, np.floating):
-        return rng.standard_normal(dims).astype(dtype)
-    if dtype == np.bool_:
-        return rng.integers(0, 2, dims).astype(bool)
-    return rng.integers(0, 10, dims).astype(dtype)
 
 
 def _shape_label(shape: dict | None) -> str:

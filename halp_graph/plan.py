@@ -87,6 +87,11 @@ class PruningPlan:
     def kept_counts(self, groups: GroupSet) -> dict[str, int]:
         return {g.id: len(self.keep[g.id]) if g.id in self.keep else g.size for g in groups}
 
+    def removed(self, groups: GroupSet) -> dict[str, np.ndarray]:
+        """The channels the plan removes, per group it names (sorted indices)."""
+        return {gid: np.setdiff1d(np.arange(groups[gid].size), np.asarray(keep, dtype=np.int64))
+                for gid, keep in self.keep.items()}
+
     def removes_anything(self, groups: GroupSet) -> bool:
         return any(len(idx) < groups[g].size for g, idx in self.keep.items())
 
@@ -104,9 +109,8 @@ def element_masks(plan: PruningPlan, groups: GroupSet) -> dict:
     """{AxisKey: bool array over the axis's elements, False where the plan removes}, for
     every axis the plan changes (activations and per-use parameters alike)."""
     masks: dict = {}
-    for gid, keep in plan.keep.items():
+    for gid, drop in plan.removed(groups).items():
         group = groups[gid]
-        drop = np.setdiff1d(np.arange(group.size), np.asarray(keep, dtype=np.int64))
         if drop.size == 0:
             continue
         for member in group.members:

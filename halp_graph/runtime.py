@@ -43,14 +43,17 @@ def random_inputs(model, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]
             continue
         tt = vi.type.tensor_type
         shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else batch for d in tt.shape.dim]
-        dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
-        if np.issubdtype(dtype, np.floating):
-            feeds[vi.name] = rng.standard_normal(shape).astype(dtype)
-        elif dtype == np.bool_:
-            feeds[vi.name] = rng.integers(0, 2, shape).astype(bool)
-        else:
-            feeds[vi.name] = rng.integers(0, 10, shape).astype(dtype)
+        feeds[vi.name] = random_array(rng, shape, helper.tensor_dtype_to_np_dtype(tt.elem_type))
     return feeds
+
+
+def random_array(rng: np.random.Generator, shape, dtype) -> np.ndarray:
+    """Standard normal floats, random booleans, or small integers (0..9) of `dtype`."""
+    if np.issubdtype(dtype, np.floating):
+        return rng.standard_normal(shape).astype(dtype)
+    if dtype == np.bool_:
+        return rng.integers(0, 2, shape).astype(bool)
+    return rng.integers(0, 10, shape).astype(dtype)
 
 
 @contextlib.contextmanager

@@ -61,10 +61,8 @@ def feature_pairs(groups: GroupSet, plan: PruningPlan):
 
     graph = groups.graph
     removed: dict[tuple[str, int], set[int]] = {}
-    for group in groups.prunable():
-        if group.id not in plan.keep:
-            continue
-        gone = np.setdiff1d(np.arange(group.size), np.asarray(plan.keep[group.id], dtype=np.int64))
+    for gid, gone in plan.removed(groups).items():
+        group = groups[gid]
         for member in group.activation_members():
             node = graph.producer.get(member.tensor)
             if node is None or node.op_type not in FEATURE_OPS:

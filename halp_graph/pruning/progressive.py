@@ -98,11 +98,6 @@ def step_positions(total_steps: int, steps: int) -> list[int]:
     return [max(1, round(k * half / steps)) for k in range(1, steps + 1)]
 
 
-def removed_channels(plan: PruningPlan, groups: GroupSet) -> dict[str, np.ndarray]:
-    return {gid: np.setdiff1d(np.arange(groups[gid].size), np.asarray(keep, dtype=np.int64))
-            for gid, keep in plan.keep.items()}
-
-
 def capped(problem, counts: dict[str, int], floor: dict[str, int] | None = None):
     """The problem with every group limited to at most its current kept count (and at
     least its `floor` count, where one is given)."""
@@ -193,7 +188,7 @@ class Schedule:
         if k == 1 and self.first_scores is not None:
             return self.first_scores
         result = loss_aware_scores(self.groups, self.loaded, self.calib, twin=self.student,
-                                   removed=removed_channels(self.plan, self.groups))
+                                   removed=self.plan.removed(self.groups))
         return result.scores, result.tables
 
     def _prune(self, k: int, step: int) -> None:
@@ -226,7 +221,7 @@ class Schedule:
             record.update(target_fraction=round(self._fraction(), 4), solver_budget_ms=chosen.budget_ms,
                           predicted_ms=chosen.predicted_ms, measured=chosen.achieved)
             self.trainer.best_from = step
-        self.masks.set_removed(removed_channels(self.plan, self.groups))
+        self.masks.set_removed(self.plan.removed(self.groups))
         kept = self.plan.kept_counts(self.groups)
         record["kept_channels"] = sum(kept[g.id] for g in self.groups.prunable())
         record["held_out"] = self.trainer.evaluate()

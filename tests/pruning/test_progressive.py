@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from halp_graph.pruning.progressive import capped, removed_channels, step_positions
+from halp_graph.pruning.progressive import capped, step_positions
 from halp_graph.plan import PruningPlan
 from halp_graph.solver.problem import Problem
 
@@ -39,5 +39,5 @@ class _Groups(dict):
 
 def test_removed_channels_are_the_complement_of_what_the_plan_keeps():
     groups = _Groups(a=_Group(6))
-    removed = removed_channels(PruningPlan({"a": [0, 2, 5]}), groups)
+    removed = PruningPlan({"a": [0, 2, 5]}).removed(groups)
     assert removed["a"].tolist() == [1, 3, 4]
