@@ -1,53 +1,77 @@
-"""Which groups are graph cuts: emptying them would cut the outputs off from the inputs.
+"""Which sets of emptied groups cut the outputs off from the inputs.
 
-A group is a cut when some graph output can only be reached from the inputs through
-tensors that carry nothing but that group's channels (a plain chain, a residual stream).
-Such a group can be pruned but never emptied; a bottleneck's inner channels, a
+A tensor carries nothing once every group with channels in it is emptied. A set of
+groups disconnects the model when some graph output can only be reached from the inputs
+through such tensors. A group that does so alone is a cut (a plain chain, a residual
+stream): it can be pruned but never emptied. A bottleneck's inner channels, a
 squeeze-excite's hidden units or one inception branch are not cuts, because a skip path,
-the scaled feature map or the other branches still connect input and output.
+the scaled feature map or the other branches still connect input and output; emptying
+every branch of a detector head at once would, which the solver checks plan by plan.
 """
 
 from __future__ import annotations
+
+from typing import Iterable
 
 from .axes import AxisKey
 from .groups import Group, Segment
 from .ir import Graph
 
 
-def find_cuts(graph: Graph, groups: list[Group], segments: dict[AxisKey, list[Segment]]) -> list[bool]:
-    tensor_ids: dict[str, int] = {}
+class Reachability:
+    """Input-to-output reachability of one graph's non-constant tensors, with groups emptied."""
 
-    def tid(name: str) -> int:
-        if name not in tensor_ids:
-            tensor_ids[name] = len(tensor_ids)
-        return tensor_ids[name]
+    def __init__(self, graph: Graph, segments: dict[AxisKey, list[Segment]]):
+        ids: dict[str, int] = {}
 
-    # node -> outputs, tensor -> consuming nodes, over non-constant tensors only
-    succ_nodes: dict[int, list[int]] = {}
-    node_outputs: list[list[int]] = []
-    for i, node in enumerate(graph.nodes):
-        node_outputs.append([tid(o) for o in node.outputs if o])
-        for name in node.inputs:
-            if name and not graph.is_constant(name):
-                succ_nodes.setdefault(tid(name), []).append(i)
-    sources = [tid(n) for n in graph.inputs if not graph.is_constant(n)]
-    sinks = [tid(n) for n in graph.outputs]
+        def tid(name: str) -> int:
+            return ids.setdefault(name, len(ids))
 
-    wholly: dict[str, set[int]] = {}
-    for key, segs in segments.items():
-        if key.use is None and len(segs) == 1:
-            wholly.setdefault(segs[0].group, set()).add(tid(key.tensor))
+        self._succ: dict[int, list[int]] = {}  # tensor -> consuming nodes
+        self._outputs: list[list[int]] = []    # node -> output tensors
+        for i, node in enumerate(graph.nodes):
+            self._outputs.append([tid(o) for o in node.outputs if o])
+            for name in node.inputs:
+                if name and not graph.is_constant(name):
+                    self._succ.setdefault(tid(name), []).append(i)
+        self._sources = [tid(n) for n in graph.inputs if not graph.is_constant(n)]
+        self._sinks = [tid(n) for n in graph.outputs]
+        # tensor -> the groups whose channels fill its channel axis (activations only)
+        self._carriers: dict[int, frozenset[str]] = {}
+        for key, segs in segments.items():
+            if key.use is None:
+                self._carriers[tid(key.tensor)] = frozenset(s.group for s in segs)
 
-    def reaches_all_outputs(blocked: set[int]) -> bool:
-        seen = set(s for s in sources if s not in blocked)
+    def blocked(self, emptied: Iterable[str]) -> set[int]:
+        emptied = set(emptied)
+        return {t for t, carriers in self._carriers.items() if carriers <= emptied}
+
+    def connects(self, emptied: Iterable[str]) -> bool:
+        """Whether every output is still reached from the inputs with `emptied` groups empty."""
+        blocked = self.blocked(emptied)
+        seen = {s for s in self._sources if s not in blocked}
         stack = list(seen)
         while stack:
-            t = stack.pop()
-            for n in succ_nodes.get(t, ()):
-                for o in node_outputs[n]:
+            for n in self._succ.get(stack.pop(), ()):
+                for o in self._outputs[n]:
                     if o not in seen and o not in blocked:
                         seen.add(o)
                         stack.append(o)
-        return all(s in seen for s in sinks)
+        return all(s in seen for s in self._sinks)
 
-    return [not reaches_all_outputs(wholly.get(g.id, set())) for g in groups]
+    def minimal_cut(self, emptied: Iterable[str]) -> list[str] | None:
+        """None when `emptied` keeps the model connected; else a subset of it that still
+        disconnects and loses that property when any one member is kept."""
+        cut = sorted(set(emptied))
+        if self.connects(cut):
+            return None
+        for g in list(cut):
+            rest = [h for h in cut if h != g]
+            if not self.connects(rest):
+                cut = rest
+        return cut
+
+
+def mark_cuts(groups: list[Group], reach: Reachability) -> None:
+    for group in groups:
+        group.cut = not reach.connects([group.id])

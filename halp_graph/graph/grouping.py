@@ -16,7 +16,7 @@ import math
 from collections import defaultdict
 
 from .axes import AxisKey, Tie
-from .cuts import find_cuts
+from .cuts import Reachability, mark_cuts
 from .groups import Group, GroupSet, Layer, Member, Segment
 from .ir import Graph
 from .propagate import Propagation, propagate
@@ -169,9 +169,9 @@ def find_groups(graph: Graph) -> GroupSet:
                 for key, ids in atom_index.items()}
     by_id = {g.id: g for g in groups}
     layers = _layers(ctx, graph, segments, by_id)
-    for group, is_cut in zip(groups, find_cuts(graph, groups, segments)):
-        group.cut = is_cut
-    return GroupSet(graph, groups, layers, segments)
+    reach = Reachability(graph, segments)
+    mark_cuts(groups, reach)
+    return GroupSet(graph, groups, layers, segments, reach.minimal_cut)
 
 
 def _layers(ctx: RuleContext, graph: Graph, segments, by_id) -> list[Layer]:

@@ -10,6 +10,7 @@ segments of every channel axis, which is what rewrites and latency models work f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -156,8 +157,12 @@ class GroupSet:
     """The groups of one model, with its layers and the per-axis segment map."""
 
     def __init__(self, graph: Graph, groups: list[Group], layers: list[Layer],
-                 segments: dict[AxisKey, list[Segment]]):
+                 segments: dict[AxisKey, list[Segment]],
+                 minimal_cut: Callable[[Iterable[str]], list[str] | None] | None = None):
         self.graph = graph
+        # emptied group ids -> None if the outputs stay reachable from the inputs, else a
+        # minimal disconnecting subset of them (graph.cuts.Reachability.minimal_cut)
+        self.minimal_cut = minimal_cut or (lambda emptied: None)
         self.groups = groups
         self.layers = layers
         self.segments = segments

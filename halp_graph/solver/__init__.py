@@ -27,6 +27,8 @@ from ..cost_model import CostModel
 from ..errors import TargetError
 from ..graph.groups import GroupSet
 from ..plan import PruningPlan
+from ..saliency import check_scores
+from .connected import solve_connected
 from .exact import solve_exact
 from .halp_greedy import halp_knapsack
 from .problem import Problem, Side, Term, build_problem
@@ -47,8 +49,6 @@ def solve(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str, np.nda
     from them (default: the dense model). The result's plan keeps, in every group, the
     highest-scoring channels (the top count/blocks of each block of a grouped conv).
     """
-    from ..saliency import check_scores
-
     scores = check_scores(groups, saliency)
     problem = build_problem(groups, cost_model, scores, budget)
     result = solve_problem(problem, method=method, time_limit=time_limit, reference=reference)
@@ -59,8 +59,6 @@ def solve(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str, np.nda
 def make_plan(groups: GroupSet, saliency: Mapping[str, np.ndarray], counts: Mapping[str, int]) -> PruningPlan:
     """The validated plan keeping, in each group, its `counts[g]` highest-scoring channels
     (the top counts[g] / blocks of each block of a grouped conv)."""
-    from ..saliency import check_scores
-
     scores = check_scores(groups, saliency)
     keep = {}
     for g, count in counts.items():
@@ -83,7 +81,7 @@ def solve_problem(problem: Problem, method: str = "exact", time_limit: float = 1
         raise TargetError(f"budget must be a finite cost, got {problem.budget}")
     start = time.perf_counter()
     if method == "exact":
-        status, counts, bound, message, details = solve_exact(problem, time_limit)
+        status, counts, bound, message, details = solve_connected(problem, solve_exact, time_limit)
     else:
         try:
             outcome = halp_knapsack(problem, reference=dict(reference) if reference else None)

@@ -1,4 +1,8 @@
-"""Enumerate every choice of a small Problem: the ground truth for tests and benchmarks."""
+"""Enumerate every choice of a small Problem: the ground truth for tests and benchmarks.
+
+A choice counts only when it fits the budget and keeps every output connected
+(`Problem.disconnecting`), the constraint the exact solver enforces too.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +50,6 @@ def brute_force(problem: Problem) -> BruteForceResult:
     candidates = np.flatnonzero(approx_cost <= problem.budget + slack)
     for i in candidates[np.argsort(-values[candidates], kind="stable")]:
         counts = {g: int(kept[g][i]) for g in groups}
-        if problem.within_budget(problem.cost(counts)):
+        if problem.within_budget(problem.cost(counts)) and problem.disconnecting(counts) is None:
             return BruteForceResult(problem.value(counts), counts, total, float(approx_cost.min()))
     return BruteForceResult(None, None, total, float(approx_cost.min()))

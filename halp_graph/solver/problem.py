@@ -23,6 +23,7 @@ import numpy as np
 from ..cost_model import CostModel
 from ..errors import TargetError
 from ..graph.groups import Group, GroupSet, Layer, Segment
+from ..saliency import check_scores
 from .values import count_values
 
 # Two costs closer than this (relative to the dense cost) are equal: a plan is within
@@ -79,6 +80,9 @@ class Problem:
     budget: float
     unit: str = ""
     sizes: dict[str, int] | None = None
+    # emptied group ids -> None if the model stays connected, else a minimal
+    # disconnecting subset (GroupSet.minimal_cut); None: every choice is connected
+    minimal_cut: Callable[[list[str]], list[str] | None] | None = None
 
     def __post_init__(self) -> None:
         if self.sizes is None:
@@ -131,6 +135,20 @@ class Problem:
         other.values = {g: v[keep[g]] if g in keep else v for g, v in self.values.items()}
         return other
 
+    def disconnecting(self, counts: Mapping[str, int]) -> list[str] | None:
+        """The emptied groups of a choice that cut an output off from the inputs (a
+        minimal set of them), or None when the choice keeps the model connected."""
+        if self.minimal_cut is None:
+            return None
+        emptied = [g for g, c in counts.items() if int(c) == 0]
+        return self.minimal_cut(emptied) if emptied else None
+
+    def never_empty(self, group_ids) -> "Problem":
+        """The same problem with the groups' option 0 (emptying them) removed."""
+        keep = {g: np.flatnonzero(self.counts[g] > 0) for g in group_ids
+                if g in self.counts and (self.counts[g] > 0).any()}
+        return self.restrict(keep)
+
 
 # ------------------------------------------------------------------ from a real model
 def build_problem(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str, np.ndarray],
@@ -143,8 +161,6 @@ def build_problem(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str
     group's options are then priced by those measurements, interpolated between them
     along the scores' own curve (see measured_values), instead of by sums of channel
     scores."""
-    from ..saliency import check_scores
-
     scores = check_scores(groups, saliency)
     if not math.isfinite(budget):
         raise TargetError(f"budget must be a finite cost, got {budget}")
@@ -162,7 +178,7 @@ def build_problem(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str
         outputs = _side(layer.out_segments, counts, sizes)
         terms.append(Term(layer.name, inputs, outputs, _layer_cost(cost_model, layer)))
     return Problem(counts, values, terms, float(cost_model.dense_cost()), float(budget),
-                   getattr(cost_model, "unit", ""))
+                   getattr(cost_model, "unit", ""), minimal_cut=groups.minimal_cut)
 
 
 def measured_values(scores: np.ndarray, options: np.ndarray, points) -> np.ndarray:
