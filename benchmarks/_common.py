@@ -1,4 +1,9 @@
-"""Shared helpers for the benchmark scripts: tables, timing, model lists, output files."""
+"""Shared helpers for the benchmark scripts: tables, timing, model lists, output files.
+
+Model latencies are timed as the product times them (`halp_graph.latency.measure_model`
+on the `cpu` target: ONNX Runtime with one intra-op thread, the calling thread's CPU
+clock, warm-up and rounds until the median is stable), so a benchmark's milliseconds
+are the ones `bench` and the closed loop report."""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ import os
 import statistics
 import sys
 import time
+
+from halp_graph.latency import get_target, measure_model
+from halp_graph.latency.timing import MODEL, TimingConfig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "out")
@@ -25,6 +33,21 @@ def timed(fn, repeats: int = 3):
         result = fn()
         times.append(time.perf_counter() - t)
     return result, statistics.median(times), min(times)
+
+
+def cpu_latency_ms(model, batch: int = 1, timing: TimingConfig = MODEL) -> float:
+    """Median milliseconds of one inference of `model` (a path, ModelProto or LoadedModel)
+    on the `cpu` target at `batch` (symbolic batch dimensions are set to it)."""
+    return measure_model(model, get_target("cpu", batch=batch), timing).median_ms
+
+
+def module_latency_ms(module, example_input, timing: TimingConfig = MODEL) -> float:
+    """Export `module` at `example_input`'s shape (legacy exporter) and time it on the
+    `cpu` target (see cpu_latency_ms)."""
+    from halp_graph.torch import export_onnx  # lazy: torch is optional; only module benchmarks need it
+
+    return cpu_latency_ms(export_onnx(module, example_input), batch=int(example_input.shape[0]),
+                          timing=timing)
 
 
 def table(rows: list[dict], columns: list[str], title: str | None = None) -> str:

@@ -42,8 +42,9 @@ from halp_graph.passes import prune_channels
 from halp_graph.runtime import session
 from halp_graph.torch import (activation_saliency, export_onnx, magnitude_saliency, match_groups,
                               module_groups, select, slim_module, translate_plan)
-from halp_graph.torch.measure import onnx_latency_ms
+from halp_graph.latency.timing import MODEL, QUICK_MODEL
 
+from _common import cpu_latency_ms
 from efficientnet_lite0_images import calibration_views, evaluation_views
 from efficientnet_lite0_model import IMAGE_SIZE, pretrained
 
@@ -70,7 +71,7 @@ def capture_report(groups, dense_onnx) -> dict:
 
 
 def evaluate_plan(model, example, groups, onnx_groups, dense_onnx, plan, eval_views, dense_top1,
-                  dense_ms, rounds) -> dict:
+                  dense_ms, timing) -> dict:
     """Slim a copy by `plan`, check it against the ONNX rewrite, measure agreement and speed."""
     slim = copy.deepcopy(model)
     slim_groups = module_groups(slim, example)
@@ -79,7 +80,7 @@ def evaluate_plan(model, example, groups, onnx_groups, dense_onnx, plan, eval_vi
     rewritten = prune_channels(dense_onnx, translate_plan(plan, groups.groups, onnx_groups), onnx_groups)
     diff = float(np.abs(predict(slim_onnx, eval_views[:4]) - predict(rewritten, eval_views[:4])).max())
     logits = predict(slim_onnx, eval_views)
-    ms = onnx_latency_ms(slim_onnx, batch=1, rounds=rounds)
+    ms = cpu_latency_ms(slim_onnx, batch=1, timing=timing)
     top5 = np.argsort(-logits, 1)[:, :5]
     kept = plan.kept_counts(groups.groups)
     return {"mmacs": MacsCostModel(module_groups(slim, example).groups).dense_cost(),
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
-    rounds = 5 if args.quick else 20
+    timing = QUICK_MODEL if args.quick else MODEL
 
     model = pretrained()
     example = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE)
@@ -116,12 +117,14 @@ def main(argv=None) -> int:
     print("capture:", capture, flush=True)
     dense_logits = predict(dense_onnx, eval_views)
     dense_top1 = dense_logits.argmax(1)
-    dense_ms = onnx_latency_ms(dense_onnx, batch=1, rounds=rounds)
+    dense_ms = cpu_latency_ms(dense_onnx, batch=1, timing=timing)
     macs = MacsCostModel(groups.groups)
     if args.cost == "lut":
-        from halp_graph.latency import QUICK_SAMPLING, SamplingConfig, build_lut, get_target
+        from halp_graph.latency import QUICK_SAMPLING, SamplingConfig, get_target
+        from halp_graph.pruning.lut_calibration import build_calibrated_lut
         from halp_graph.torch import OnnxPricedCostModel
-        lut = build_lut(dense_onnx, get_target("cpu"), sampling=QUICK_SAMPLING if args.quick else SamplingConfig())
+        lut = build_calibrated_lut(dense_onnx, get_target("cpu"),
+                                   sampling=QUICK_SAMPLING if args.quick else SamplingConfig())
         cost = OnnxPricedCostModel(groups.groups, onnx_groups, lut.cost_model(onnx_groups))
     else:
         cost = MacsCostModel(groups.groups, granularity=args.granularity)
@@ -143,7 +146,7 @@ def main(argv=None) -> int:
                               min_keep_fraction=0.5 if scope == "all" else 0.0)
                 row = {"budget": budget, "scope": scope, "saliency": kind,
                        **evaluate_plan(model, example, groups, onnx_groups, dense_onnx, plan,
-                                       eval_views, dense_top1, dense_ms, rounds)}
+                                       eval_views, dense_top1, dense_ms, timing)}
                 rows.append(row)
                 print(f"  budget {budget:.0%} {scope:<6} {kind:<10} agreement {row['agreement_top1']:5.1f}%  "
                       f"(top-5 {row['dense_top1_in_top5']:5.1f}%)  {row['latency_ms']:6.2f} ms  "

@@ -22,10 +22,12 @@ from typing import Callable
 import numpy as np
 import torch
 
+from halp_graph.latency.timing import MODEL, TimingConfig
 from halp_graph.plan import PruningPlan
 from halp_graph.torch import ModuleGroups, module_groups, slim_module
-from halp_graph.torch.measure import module_latency_ms
 from halp_graph.torch.taylor import trainable_parameter
+
+from _common import module_latency_ms
 
 
 def _keep_top(scores: np.ndarray, count: int) -> list[int]:
@@ -110,7 +112,7 @@ def slimmed_copy(model: torch.nn.Module, example: torch.Tensor, plan_for: Callab
 def match_latency(model: torch.nn.Module, example: torch.Tensor, latency_input: torch.Tensor,
                   plan_for_knob: Callable[[ModuleGroups, float], PruningPlan], target_ms: float,
                   lo: float, hi: float, more_pruning_when_higher: bool, points: int = 12,
-                  refine: int = 4, rounds: int = 20, tolerance: float = 0.03):
+                  refine: int = 4, timing: TimingConfig = MODEL, tolerance: float = 0.03):
     """The least pruning whose slimmed copy measures within `tolerance` of `target_ms`.
 
     Latency is not monotonic in the pruning amount (channel counts off the 16-channel
@@ -125,7 +127,7 @@ def match_latency(model: torch.nn.Module, example: torch.Tensor, latency_input: 
     def trial(knob: float):
         if knob not in tried:
             clone, plan = slimmed_copy(model, example, lambda g: plan_for_knob(g, knob))
-            tried[knob] = (knob, module_latency_ms(clone, latency_input, rounds=rounds), clone, plan)
+            tried[knob] = (knob, module_latency_ms(clone, latency_input, timing), clone, plan)
         return tried[knob]
 
     grid = sorted(np.linspace(lo, hi, points).tolist(), key=pruning)  # least pruning first

@@ -25,8 +25,8 @@ For each latency target (70%, 50%, 30% of the dense reference's measured latency
    with the same schedule.
 
 Latency: legacy ONNX export, ONNX Runtime CPU, 1 thread, batch 32, the median over
-rounds of the inference thread's CPU time (halp_graph.torch.measure: robust on a shared
-machine). Results go to benchmarks/out/ (JSON, a markdown table,
+rounds of the inference thread's CPU time until the median is stable, as
+halp_graph.latency.measure_model times whole models (robust on a shared machine). Results go to benchmarks/out/ (JSON, a markdown table,
 and the accuracy-vs-latency plot). Requires models/fmnist_resnet.pt (train it with
 `python -m halp_graph.models.train_fmnist`) and the Debian package dataset-fashion-mnist.
 """
@@ -42,15 +42,16 @@ import time
 import torch
 
 from halp_graph.cost_model import MacsCostModel
+from halp_graph.latency.timing import MODEL, QUICK_MODEL
 from halp_graph.models.fmnist_data import load_split
 from halp_graph.models import fmnist_mobilenet, fmnist_resnet
 from halp_graph.models.fmnist_training import evaluate, make_optimizer, train
 from halp_graph.pruning.closed_loop import next_budget
 from halp_graph.torch import HALPPruner, TaylorSaliency, module_groups, select
-from halp_graph.torch.measure import module_latency_ms
 
 import fmnist_baselines as baselines
 import fmnist_report as report
+from _common import module_latency_ms
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LATENCY_BATCH = 32
@@ -81,7 +82,7 @@ def dense_taylor_scores(ref, example, data, batches: int = 20, seed: int = 0) ->
     return {g: s.numpy() for g, s in taylor.scores().items()}
 
 
-def halp_macs_budget(ref, example, lat_in, target_ms, granularity, rounds, iterations, scores):
+def halp_macs_budget(ref, example, lat_in, target_ms, granularity, timing, iterations, scores):
     """The MACs fraction whose one-shot plan (the dense network's Taylor saliency, what
     HALP's first steps see) measures at target_ms."""
     def plan_for(groups, fraction):
@@ -90,21 +91,22 @@ def halp_macs_budget(ref, example, lat_in, target_ms, granularity, rounds, itera
 
     knob, ms, _, _ = baselines.match_latency(ref, example, lat_in, plan_for, target_ms, 0.05, 1.0,
                                              more_pruning_when_higher=False,
-                                             points=iterations, rounds=rounds)
+                                             points=iterations, timing=timing)
     return knob, ms
 
 
 def lut_cost_model(ref, lat_in, quick: bool):
     """A factory for the pruner: the module's groups priced by a LUT on its ONNX export."""
     from halp_graph.graph import analyze
-    from halp_graph.latency import QUICK_SAMPLING, SamplingConfig, build_lut, get_target
+    from halp_graph.latency import QUICK_SAMPLING, SamplingConfig, get_target
+    from halp_graph.pruning.lut_calibration import build_calibrated_lut
     from halp_graph.torch import OnnxPricedCostModel, export_onnx
 
     onnx_model = export_onnx(ref, lat_in)
     onnx_groups = analyze(onnx_model)
     t = time.time()
-    lut = build_lut(onnx_model, get_target("cpu", batch=LATENCY_BATCH),
-                    sampling=QUICK_SAMPLING if quick else SamplingConfig())
+    lut = build_calibrated_lut(onnx_model, get_target("cpu", batch=LATENCY_BATCH),
+                               sampling=QUICK_SAMPLING if quick else SamplingConfig())
     inner = lut.cost_model(onnx_groups)
     print(f"latency LUT: {len(lut.entries)} entries, dense {inner.dense_cost():.3f} ms, "
           f"built in {time.time() - t:.0f}s", flush=True)
@@ -140,8 +142,8 @@ def fine_tune(model, data, args):
     return model
 
 
-def measure(model, lat_in, rounds) -> float:
-    return module_latency_ms(model.eval(), lat_in, rounds=rounds)
+def measure(model, lat_in, timing) -> float:
+    return module_latency_ms(model.eval(), lat_in, timing)
 
 
 def main(argv=None) -> int:
@@ -171,7 +173,7 @@ def main(argv=None) -> int:
     train_data = load_split("train", limit_train)
     test_data = load_split("test", limit_test)
     args.iterations = 120 if args.quick else int(args.epochs * len(train_data[0]) / 128)
-    rounds = 10 if args.quick else 30
+    timing = QUICK_MODEL if args.quick else MODEL
     bisect = 6 if args.quick else 12  # grid points when matching latencies
     os.makedirs(args.out, exist_ok=True)
 
@@ -179,7 +181,7 @@ def main(argv=None) -> int:
     suffix = "" if args.model == "resnet" else f"_{args.model}"
     example = torch.zeros(1, 1, 28, 28)
     lat_in = torch.zeros(LATENCY_BATCH, 1, 28, 28)
-    dense_ms = measure(ref, lat_in, rounds * 2)
+    dense_ms = measure(ref, lat_in, timing)
     rows = [{"method": "dense", "target": 1.0, "accuracy": evaluate(ref, *test_data),
              "latency_ms": dense_ms, "mmacs": macs(ref, example), "params": params(ref)}]
     print(f"dense: {rows[0]['accuracy']:.2f}% at {dense_ms:.3f} ms (batch {LATENCY_BATCH})", flush=True)
@@ -189,7 +191,7 @@ def main(argv=None) -> int:
     for target in args.targets:
         if args.cost == "macs":
             budget, one_shot_ms = halp_macs_budget(ref, example, lat_in, target * dense_ms,
-                                                   args.granularity, rounds, bisect, scores)
+                                                   args.granularity, timing, bisect, scores)
             print(f"[{target:.0%}] HALP MACs budget {budget:.3f} (one-shot plan at {one_shot_ms:.3f} ms)",
                   flush=True)
         else:
@@ -198,7 +200,7 @@ def main(argv=None) -> int:
         for attempt in range(1 + args.retries):
             t = time.time()
             model, extra = run_halp(ref, example, train_data, args, budget)
-            halp_ms = measure(model, lat_in, rounds * 2)
+            halp_ms = measure(model, lat_in, timing)
             attempts.append((abs(halp_ms / dense_ms - target), model, extra, halp_ms, time.time() - t))
             print(f"  HALP attempt {attempt + 1} (budget {budget:.3f}): "
                   f"{halp_ms / dense_ms:.0%} of dense latency", flush=True)
@@ -218,10 +220,10 @@ def main(argv=None) -> int:
                 ("global magnitude (TP)", baselines.global_magnitude_plan, 0.0, 0.98, True)):
             knob, _, slim, _ = baselines.match_latency(ref, example, lat_in, plan_for, halp_ms, lo, hi,
                                                        more_pruning_when_higher=more,
-                                                       points=bisect, rounds=rounds)
+                                                       points=bisect, timing=timing)
             t = time.time()
             fine_tune(slim, train_data, args)
-            ms = measure(slim, lat_in, rounds * 2)
+            ms = measure(slim, lat_in, timing)
             rows.append(_row(name, target, slim, test_data, ms, example, time.time() - t, {"knob": knob}))
             _print(rows[-1], dense_ms)
         with open(os.path.join(args.out, f"fmnist_results{suffix}.json"), "w") as f:

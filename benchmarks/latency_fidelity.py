@@ -20,7 +20,7 @@ plot (predicted vs measured, both as milliseconds at the LUT's dense latency).
 the tops of latency steps), and reports their fidelity separately: these are the plans
 a pruning run actually produces, where random plans mostly keep misaligned counts.
 
-The LUT's whole-model calibration (calibrate.py) is fitted on plans of its own seed,
+The LUT's whole-model calibration (halp_graph/pruning/lut_calibration.py) is fitted on plans of its own seed,
 independent of the plans drawn here.
 
     python benchmarks/latency_fidelity.py                 # 4 models x 20 plans, 224x224
@@ -41,12 +41,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from halp_graph.cost_model import predict  # noqa: E402
 from halp_graph.graph import analyze, load_model  # noqa: E402
-from halp_graph.latency import LatencyLUT, build_lut, get_target, measure_interleaved  # noqa: E402
-from halp_graph.latency.calibrate import CalibrationConfig  # noqa: E402
+from halp_graph.latency import LatencyLUT, get_target, measure_interleaved  # noqa: E402
 from halp_graph.latency.sampler import QUICK_SAMPLING, SamplingConfig  # noqa: E402
 from halp_graph.latency.timing import DEFAULT, MODEL, QUICK, QUICK_MODEL  # noqa: E402
 from halp_graph.models import zoo  # noqa: E402
 from halp_graph.passes import prune_channels  # noqa: E402
+from halp_graph.pruning.lut_calibration import CalibrationConfig, build_calibrated_lut  # noqa: E402
 from halp_graph.solver import make_plan  # noqa: E402
 from halp_graph.testing import random_plan  # noqa: E402
 
@@ -143,10 +143,11 @@ def _lut(path: str, name: str, resolution: int, target, args) -> LatencyLUT:
     if os.path.exists(file):
         return LatencyLUT.load(file, target=target)
     start = time.monotonic()
-    lut = build_lut(path, target, sampling=QUICK_SAMPLING if args.quick else SamplingConfig(),
-                    timing=QUICK if args.quick else DEFAULT,
-                    model_timing=QUICK_MODEL if args.quick else MODEL, progress=True, name=name,
-                    calibration=CalibrationConfig(plans=8, rounds=4) if args.quick else CalibrationConfig())
+    lut = build_calibrated_lut(path, target, sampling=QUICK_SAMPLING if args.quick else SamplingConfig(),
+                               timing=QUICK if args.quick else DEFAULT,
+                               model_timing=QUICK_MODEL if args.quick else MODEL, progress=True,
+                               name=name, calibration=CalibrationConfig(plans=8, rounds=4)
+                               if args.quick else CalibrationConfig())
     print(f"built {file} in {time.monotonic() - start:.0f} s")
     lut.save(file, force=True)
     return lut

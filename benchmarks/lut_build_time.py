@@ -18,10 +18,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from halp_graph.graph import analyze  # noqa: E402
-from halp_graph.latency import build_lut, get_target  # noqa: E402
+from halp_graph.latency import get_target  # noqa: E402
 from halp_graph.latency.sampler import QUICK_SAMPLING, SamplingConfig  # noqa: E402
 from halp_graph.latency.timing import DEFAULT, MODEL, QUICK, QUICK_MODEL  # noqa: E402
 from halp_graph.models import zoo  # noqa: E402
+from halp_graph.pruning.lut_calibration import build_calibrated_lut  # noqa: E402
 
 LIMITS = {"resnet50": 180.0, "mobilenet_v2": 120.0, "efficientnet_b0": 120.0}
 
@@ -43,9 +44,10 @@ def main() -> int:
         path = zoo.export(name, "legacy", resolution=resolution)
         layers = len(analyze(path).layers)
         start = time.monotonic()
-        lut = build_lut(path, target, sampling=QUICK_SAMPLING if args.quick else SamplingConfig(),
-                        timing=QUICK if args.quick else DEFAULT,
-                        model_timing=QUICK_MODEL if args.quick else MODEL, progress=True, name=name)
+        lut = build_calibrated_lut(path, target, sampling=QUICK_SAMPLING if args.quick else SamplingConfig(),
+                                   timing=QUICK if args.quick else DEFAULT,
+                                   model_timing=QUICK_MODEL if args.quick else MODEL, progress=True,
+                                   name=name)
         seconds = time.monotonic() - start
         out = os.path.join(args.save_dir, f"{name}_r{resolution}_{target.name}{'_quick' if args.quick else ''}.json")
         lut.save(out, force=True)

@@ -34,7 +34,7 @@ from _common import progress, save_json, table  # noqa: E402
 from halp_graph.graph import analyze, load_model  # noqa: E402
 from halp_graph.models import zoo  # noqa: E402
 from halp_graph.passes import prune_channels  # noqa: E402
-from halp_graph.passes.reconstruct import ReconstructPass  # noqa: E402
+from halp_graph.passes.reconstruct import reconstruct  # noqa: E402
 from halp_graph.runtime import session  # noqa: E402
 from halp_graph.saliency.loss_aware import loss_aware_scores  # noqa: E402
 from halp_graph.samples import Samples  # noqa: E402
@@ -77,12 +77,12 @@ def measure(name: str, count: int) -> dict:
     plan = make_plan(groups, scores.scores, uniform_counts(groups, 0.5))
     pruned = prune_channels(model, plan, groups)
     start = time.perf_counter()
-    result = ReconstructPass(model, plan, calib, groups)(pruned)
+    _, info = reconstruct(model, pruned, plan, calib, groups)
     recon_s = time.perf_counter() - start
     total = score_s + recon_s
     return {"model": name, "samples": count, "inference_ms": round(median_ms, 2), "inference_min_ms": round(min_ms, 2),
             "scoring_s": round(score_s, 1), "reconstruction_s": round(recon_s, 1),
-            "layers_refitted": len(result.info["layers"]),
+            "layers_refitted": len(info["layers"]),
             "inferences": round(1000 * total / median_ms), "scoring_detail_s": scores.seconds}
 
 

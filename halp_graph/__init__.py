@@ -7,10 +7,7 @@ Submodules: graph (capture, channel groups), passes (rewrites), latency (LUTs), 
 solver, pruning (the end-to-end flow), torch (HALP at training time).
 """
 
-__version__ = "0.1.0"
+from .pruning import prune
+from .version import __version__
 
-
-def prune(model, target="cpu", budget=None, **kwargs):
-    """Prune an ONNX model to a latency budget on a target; see halp_graph.pruning.prune."""
-    from .pruning import prune as _prune
-    return _prune(model, target=target, budget=budget, **kwargs)
+__all__ = ["prune", "__version__"]

@@ -1,9 +1,10 @@
 """`python -m halp_graph`: the command line. Each subcommand lives in halp_graph/commands.
 
 Exit codes: 0 success; 1 a check ran and failed (verify found a mismatch, prune stayed
-over its budget or found no plan); 2 usage; 3 unreadable model; 4 bad plan; 5 rewrite failed; 6 output exists;
-7 backend unavailable; 8 bad target, budget or LUT; 70 internal error (a bug: please
-report it with the traceback).
+over its budget or found no plan); 2 usage; 3 unreadable model; 4 bad plan; 5 rewrite
+failed; 6 output exists; 7 backend unavailable; 8 bad target, budget or LUT, or bad data
+(calibration, evaluation or fine-tuning data, or scores); 70 internal error (a bug:
+please report it with the traceback).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import argparse
 import sys
 import traceback
 
-from . import __version__
 from .commands import COMMANDS
 from .errors import HalpError
+from .version import __version__
 
 EXIT_INTERNAL = 70
 

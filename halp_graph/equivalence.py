@@ -22,6 +22,7 @@ from onnx import helper
 
 from .graph import GroupSet, analyze, as_loaded
 from .graph.capture_onnx import LoadedModel
+from .passes import mask_channels
 from .plan import PruningPlan
 from .runtime import random_array, random_inputs, session
 
@@ -160,7 +161,6 @@ def compare_outputs(names: list[str], a: list[np.ndarray], b: list[np.ndarray],
 
 def masked_reference(model, plan: PruningPlan, groups: GroupSet | None = None) -> LoadedModel:
     """The original with every member of every planned group multiplied by its 0/1 mask."""
-    from halp_graph.passes import mask_channels  # passes import the graph package, not this
     return mask_channels(as_loaded(model), plan, groups)
 
 

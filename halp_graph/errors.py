@@ -48,7 +48,9 @@ class TargetError(HalpError):
 
 
 class DataError(HalpError):
-    """Calibration or evaluation data that does not fit the model (shapes, names, labels)."""
+    """Calibration, evaluation or fine-tuning data, or per-channel scores, that do not fit
+    the model (shapes, names, labels, group sizes) or cannot be read. It shares exit 8
+    with TargetError: both are bad input to `prune` rather than a bad model or plan."""
 
     exit_code = 8
 

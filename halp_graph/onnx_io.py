@@ -1,6 +1,7 @@
-"""Reading and writing ONNX files safely: atomic writes, external data, no overwrites.
+"""Reading and writing ONNX files (and text outputs) safely: atomic writes, external data,
+no overwrites.
 
-A write goes to a temporary directory beside the destination and is moved into place
+A write goes to a temporary file or directory beside the destination and is moved into place
 only when complete, so a crash never leaves half a model. The input file is never a
 valid destination, and an existing output is refused unless the caller forces it.
 """
@@ -33,6 +34,21 @@ def check_output_path(path: str | os.PathLike, *, inputs: tuple = (), force: boo
     if not os.path.isdir(parent):
         raise OutputExistsError(f"{path}: directory {parent} does not exist")
     return path
+
+
+def write_text(path: str | os.PathLike, text: str, *, inputs: tuple = (), force: bool = False) -> None:
+    """Write `text` to `path` atomically, refusing to overwrite inputs or existing files."""
+    path = check_output_path(path, inputs=inputs, force=force)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def materialize(model: LoadedModel) -> onnx.ModelProto:

@@ -9,6 +9,7 @@ import os
 import tempfile
 
 import numpy as np
+import onnxruntime as ort
 from onnx import helper
 
 from .graph import as_loaded
@@ -17,8 +18,6 @@ from .onnx_io import save_model
 
 def session(model, threads: int = 1, providers: list[str] | None = None):
     """An ONNX Runtime session for a model held in memory (external data included)."""
-    import onnxruntime as ort
-
     loaded = as_loaded(model)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
@@ -61,7 +60,7 @@ def torch_threads(threads: int = 1):
     """Run torch work (the twin's calibration passes) on `threads` intra-op threads, as ONNX
     Runtime runs here by default; on a busy machine torch's default of one thread per core
     spins against the other processes and runs small ops tens of times slower."""
-    import torch  # optional dependency: only the callers that need torch get here
+    import torch  # lazy: torch is optional; only the callers that need torch get here
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)

@@ -232,7 +232,7 @@ def _image_files(path: str) -> tuple[list[str], np.ndarray | None]:
 def load_image(path: str, height: int, width: int) -> np.ndarray:
     """One image, preprocessed as the module docstring states: float32 [3, height, width]."""
     try:
-        from PIL import Image
+        from PIL import Image  # lazy: Pillow is optional (only image directories need it)
     except ImportError:
         raise BackendUnavailable("reading images needs Pillow (pip install pillow, or pass an .npz)") from None
     try:

@@ -14,11 +14,11 @@ import types
 
 def import_torchvision():
     try:
-        import torch
+        import torch  # lazy: torch is optional
     except ImportError as exc:
         raise ImportError("torch is not installed; install halp-graph[torch]") from exc
     if not torch.cuda.is_available():
         for name in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
             sys.modules.setdefault(name, types.ModuleType(name))
-    import torchvision
+    import torchvision  # lazy: only after the registration modules are stubbed
     return torchvision

@@ -251,6 +251,19 @@ def weight_batchnorm_standardized(opset: int = 17, batch="N") -> onnx.ModelProto
     return b.build()
 
 
+def folded_constant_input(opset: int = 17, batch="N") -> onnx.ModelProto:
+    """A constant where an activation would be: a positional encoding that the exporter
+    folded into an initializer, projected by a 1x1 conv and added to the stream (timm's
+    XCiT under the dynamo exporter). Its channels are a group with the conv's input axis."""
+    b = GraphBuilder("folded_constant_input", opset, batch)
+    stem = b.relu(b.conv(b.input("x", 3), 8, hint="stem"))
+    _, _, h, w = b.shapes[stem]
+    pos = b.const(b.rng.standard_normal((1, 6, h, w)).astype(np.float32), "pos_fourier")
+    projected = b.conv(pos, 8, k=1, hint="pos_proj")
+    _head(b, b.relu(b.conv(b.add(stem, projected), 8, hint="post")))
+    return b.build()
+
+
 EDGE_CASES = {
     "residual_add": residual_add,
     "concat_branches": concat_branches,
@@ -272,6 +285,7 @@ EDGE_CASES = {
     "spatial_attention": spatial_attention,
     "weight_standardized": weight_standardized,
     "weight_batchnorm_standardized": weight_batchnorm_standardized,
+    "folded_constant_input": folded_constant_input,
 }
 
 

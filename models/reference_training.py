@@ -43,7 +43,7 @@ def train_and_export(make_model, example_input, args, extra_state: dict | None =
     state = dict(model.state_dict())
     state.update(extra_state or {})
     torch.save(state, args.out)
-    from halp_graph.torch.export import export_onnx
+    from halp_graph.torch.onnx_export import export_onnx
     if os.path.exists(args.onnx):
         os.remove(args.onnx)
     export_onnx(model.eval(), example_input(1), args.onnx, dynamic_batch=True)

@@ -25,6 +25,8 @@ from halp_graph.graph.capture_onnx import LoadedModel
 from halp_graph.graph.ir import Graph
 from halp_graph.graph.shape_values import Const, Dim, Expr, Op, depends, dim_expr, static_dim
 
+from .empty_branches import unavailable_tensors  # the branch rules live there
+
 ONNX_OPS = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "mod": "Mod", "max": "Max",
             "min": "Min"}
 
@@ -133,7 +135,6 @@ class ModelEditor:
         """Tensors the rewritten model no longer has at their original shape: emptied
         ones and those computed only from layers folded to constants."""
         if self._unavailable is None:
-            from .empty_branches import unavailable_tensors  # the branch rules live there
             self._unavailable = unavailable_tensors(self)
         return self._unavailable
 

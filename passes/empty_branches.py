@@ -10,6 +10,8 @@ instead, which is exactly what the channel-masked model computes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from onnx import helper
 
@@ -18,7 +20,8 @@ from halp_graph.graph.ir import Node
 from halp_graph.graph.rules import RuleContext, layer_axes
 from halp_graph.graph.rules.elementwise import BROADCAST, UNARY
 
-from .editor import ModelEditor
+if TYPE_CHECKING:  # the editor calls into this module; the type is only for annotations
+    from .editor import ModelEditor
 
 
 def empty_tensors(masks: dict) -> set[str]:

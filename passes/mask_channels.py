@@ -4,6 +4,9 @@ It multiplies every tensor that carries a planned group's channels (after conv, 
 after the activation, through concat and flatten) by the plan's 0/1 mask. Removed channels
 are then exactly zero wherever they are read, which is what a correct rewrite computes
 with those channels gone.
+
+    MaskChannelsPass(plan)(ir_model).model              # onnx-ir: ir.Model in and out
+    mask_channels(loaded_or_proto, plan, groups)        # LoadedModel in and out
 """
 
 from __future__ import annotations
@@ -11,29 +14,27 @@ from __future__ import annotations
 import onnx
 from onnx import helper
 
-from halp_graph.graph import GroupSet, analyze
-from halp_graph.graph.capture_onnx import LoadedModel
+from halp_graph.graph import GroupSet
+from halp_graph.graph.capture_onnx import LoadedModel, as_loaded
 from halp_graph.plan import PruningPlan, element_masks
 
-from .base import Pass, PassResult, as_loaded
+from .base import RewritePass
+from .bound_groups import groups_for
 from .editor import ModelEditor
 
 
-class MaskChannelsPass(Pass):
-    in_place = False
+class MaskChannelsPass(RewritePass):
+    """Insert the plan's channel masks (functional; `groups` as for PruneChannelsPass)."""
 
     def __init__(self, plan: PruningPlan, groups: GroupSet | None = None):
         self.plan = plan
         self.groups = groups
 
-    def requires(self, model: LoadedModel) -> None:
-        if self.groups is None:
-            self.groups = analyze(model)
-        self.plan.validate(self.groups)
-
-    def call(self, model: LoadedModel) -> PassResult:
-        graph = self.groups.graph
-        masks = {k: m for k, m in element_masks(self.plan, self.groups).items() if not k.use}
+    def rewrite(self, model: LoadedModel) -> tuple[LoadedModel | None, dict]:
+        groups = groups_for(model, self.groups)
+        self.plan.validate(groups)
+        graph = groups.graph
+        masks = {k: m for k, m in element_masks(self.plan, groups).items() if not k.use}
         ed = ModelEditor(model, graph)
         for key in sorted(masks):
             users = graph.users(key.tensor)
@@ -49,7 +50,8 @@ class MaskChannelsPass(Pass):
             ed.insert_before(first, "Mul", [current, mask], [masked])
             for node, slot in users:
                 ed.set_input(node.index, slot, masked)
-        return PassResult(ed.finish(), bool(masks))
+        info = {"masked_tensors": len(masks)}
+        return (ed.finish() if masks else None), info
 
 
 def _current_name(ed: ModelEditor, use) -> str:
@@ -59,4 +61,7 @@ def _current_name(ed: ModelEditor, use) -> str:
 
 def mask_channels(model: LoadedModel | onnx.ModelProto, plan: PruningPlan,
                   groups: GroupSet | None = None) -> LoadedModel:
-    return MaskChannelsPass(plan, groups)(as_loaded(model)).model
+    """The model with every planned group's members multiplied by the plan's 0/1 masks."""
+    loaded = as_loaded(model)
+    out, _ = MaskChannelsPass(plan, groups).rewrite(loaded)
+    return loaded if out is None else out

@@ -5,6 +5,10 @@ the constant is shared), ops whose attributes spell out channel counts are edite
 branches are removed with their constant contribution folded, and the result is checked
 with onnx.checker (full check). The result computes what the original computes with every
 removed channel masked to zero: `halp_graph.testing.assert_equivalent` proves it.
+
+    PruneChannelsPass(plan)(ir_model).model             # onnx-ir: ir.Model in and out
+    prune_channels(loaded_or_proto, plan, groups)       # LoadedModel in and out
+    prune_channels_with_info(...)                       # (LoadedModel, what was removed)
 """
 
 from __future__ import annotations
@@ -14,39 +18,38 @@ from collections import defaultdict
 import numpy as np
 import onnx
 
-from halp_graph.graph import GroupSet, analyze
-from halp_graph.graph.capture_onnx import LoadedModel, _skeleton
+from halp_graph.graph import GroupSet
+from halp_graph.graph.capture_onnx import LoadedModel, _skeleton, as_loaded
 from halp_graph.onnx_io import check_full
 from halp_graph.plan import PruningPlan, element_masks
 
-from .base import Pass, PassResult, as_loaded
+from .base import RewritePass
+from .bound_groups import groups_for
 from .channel_edits import edit_node
 from .editor import ModelEditor
 from .empty_branches import remove_empty_branches
 
 
-class PruneChannelsPass(Pass):
-    """Remove the channels a plan does not keep. Works on a copy (not in place)."""
+class PruneChannelsPass(RewritePass):
+    """Remove the channels a plan does not keep (functional: the input is not changed).
 
-    in_place = False
+    `groups`, optional, saves the analysis when the caller already has the model's groups;
+    they are checked against every model the pass runs on (bound_groups.py)."""
 
     def __init__(self, plan: PruningPlan, groups: GroupSet | None = None, check: bool = True):
         self.plan = plan
         self.groups = groups
         self.check = check
 
-    def requires(self, model: LoadedModel) -> None:
-        if self.groups is None:
-            self.groups = analyze(model)
-        self.plan.validate(self.groups)
-
-    def call(self, model: LoadedModel) -> PassResult:
-        groups = self.groups
+    def rewrite(self, model: LoadedModel) -> tuple[LoadedModel | None, dict]:
+        groups = groups_for(model, self.groups)
+        self.plan.validate(groups)
         kept = self.plan.kept_counts(groups)
         info = {"groups_pruned": sum(1 for g in groups if kept[g.id] < g.size),
-                "channels_removed": sum(g.size - kept[g.id] for g in groups)}
+                "channels_removed": sum(g.size - kept[g.id] for g in groups),
+                "removed_nodes": 0, "folded_layers": 0}
         if not self.plan.removes_anything(groups):
-            return PassResult(model, False, info)
+            return None, info
         graph = groups.graph
         masks = element_masks(self.plan, groups)
         ed = ModelEditor(model, graph)
@@ -56,6 +59,13 @@ class PruneChannelsPass(Pass):
         for key, mask in masks.items():
             if key.use:
                 by_use[key.use][key.axis] = mask
+        # A constant that stands where an activation would (a positional encoding the
+        # exporter folded into an initializer) carries the group's channels like one:
+        # every read of it is sliced.
+        for key, mask in masks.items():
+            if not key.use and graph.is_constant(key.tensor) and key.tensor not in graph.inputs:
+                for node, slot in graph.users(key.tensor):
+                    by_use[f"{node.name}#{slot}"][key.axis] = mask
         for use, axes in by_use.items():
             node_name, slot = use.rsplit("#", 1)
             index = graph.nodes_by_name[node_name].index
@@ -74,18 +84,16 @@ class PruneChannelsPass(Pass):
         info.update(remove_empty_branches(ed, ed.masks))
         result = ed.finish()
         _refresh_value_info(result.proto)
-        return PassResult(result, True, info)
-
-    def ensures(self, model: LoadedModel) -> None:
         if self.check:
-            check_full(model)
+            check_full(result)
+        return result, info
 
 
 def _refresh_value_info(proto: onnx.ModelProto) -> None:
     try:
         inferred = onnx.shape_inference.infer_shapes(_skeleton(proto))
     except Exception:
-        return  # ensures() reports a model that does not infer
+        return  # the full check reports a model that does not infer
     outputs = {o.name for o in proto.graph.output}
     inits = {t.name for t in proto.graph.initializer}
     del proto.graph.value_info[:]
@@ -93,7 +101,16 @@ def _refresh_value_info(proto: onnx.ModelProto) -> None:
                                   if v.name not in outputs and v.name not in inits)
 
 
+def prune_channels_with_info(model: LoadedModel | onnx.ModelProto, plan: PruningPlan,
+                             groups: GroupSet | None = None, check: bool = True) -> tuple[LoadedModel, dict]:
+    """The slimmer model (the input itself when the plan removes nothing) and what was
+    removed: groups_pruned, channels_removed, removed_nodes, folded_layers."""
+    loaded = as_loaded(model)
+    out, info = PruneChannelsPass(plan, groups, check).rewrite(loaded)
+    return (loaded if out is None else out), info
+
+
 def prune_channels(model: LoadedModel | onnx.ModelProto, plan: PruningPlan,
-                   groups: GroupSet | None = None) -> LoadedModel:
+                   groups: GroupSet | None = None, check: bool = True) -> LoadedModel:
     """Apply `plan` and return the slimmer model (checked with onnx.checker)."""
-    return PruneChannelsPass(plan, groups)(as_loaded(model)).model
+    return prune_channels_with_info(model, plan, groups, check)[0]

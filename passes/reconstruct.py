@@ -17,6 +17,12 @@ error rises; the pass records every layer's error before and after and refuses a
 where one rose. Both models run as torch twins (halp_graph.twin)
 in lock step over the calibration data; tensors are freed after their last use.
 
+    ReconstructPass(dense, plan, calib)(pruned_ir_model).model     # onnx-ir
+    model, info = reconstruct(dense, pruned, plan, calib)           # LoadedModel, per-layer errors
+
+The dense model (an ir.Model, ModelProto or LoadedModel) and the plan are configuration;
+the groups, when given, are checked against the dense model on every call.
+
 This pass changes weights on purpose: the masked-equivalence invariant is the channel
 rewrite's (PruneChannelsPass), not this pass's. Its result passes onnx.checker.
 """
@@ -28,18 +34,22 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+import onnx_ir as ir
 import torch
 
 from halp_graph.errors import RewriteError
-from halp_graph.graph import GroupSet, analyze
-from halp_graph.graph.capture_onnx import LoadedModel, from_proto
+from halp_graph.graph import GroupSet
+from halp_graph.graph.capture_onnx import LoadedModel, as_loaded
 from halp_graph.graph.groups import AxisKey
 from halp_graph.onnx_io import check_full
 from halp_graph.plan import PruningPlan, element_masks
 from halp_graph.runtime import torch_threads
 from halp_graph.samples import Samples
+from halp_graph.twin import build_twin
 
-from .base import Pass, PassResult, as_loaded
+from .adapter import to_loaded
+from .base import RewritePass
+from .bound_groups import groups_for
 from .layer_refit import LayerGeometry, NormalEquations, PairMoments, bias_shift, channel_axis, stats_fold
 from .lockstep import Stepper
 
@@ -62,10 +72,8 @@ class LayerRefit:
                 "error_after": self.error_after, "chosen": self.chosen}
 
 
-class ReconstructPass(Pass):
-    """Refit a pruned model's layers to the dense model on calibration data."""
-
-    in_place = False
+class ReconstructPass(RewritePass):
+    """Refit a pruned model's layers to the dense model on calibration data (functional)."""
 
     def __init__(self, dense, plan: PruningPlan, samples: Samples, groups: GroupSet | None = None,
                  steps=STEPS, ridge: float = RIDGE, rows: int = ROWS_PER_LAYER, seed: int = 0,
@@ -73,16 +81,14 @@ class ReconstructPass(Pass):
         unknown = set(steps) - set(STEPS)
         if unknown:
             raise ValueError(f"unknown reconstruction steps {sorted(unknown)}; choose from {STEPS}")
-        self.dense = as_loaded(dense)
+        self.dense = to_loaded(dense) if isinstance(dense, ir.Model) else as_loaded(dense)
         self.plan, self.samples, self.groups = plan, samples, groups
         self.steps, self.ridge, self.rows, self.seed = tuple(steps), ridge, rows, seed
         self.threads = threads
 
-    def call(self, model: LoadedModel) -> PassResult:
-        from halp_graph.twin import build_twin
-
+    def rewrite(self, model: LoadedModel) -> tuple[LoadedModel | None, dict]:
         start = time.perf_counter()
-        groups = self.groups or analyze(self.dense)
+        groups = groups_for(self.dense, self.groups)
         masks = element_masks(self.plan, groups)
         dense_twin, pruned_twin = build_twin(self.dense), build_twin(model)
         batches = [{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in b.items()}
@@ -96,13 +102,10 @@ class ReconstructPass(Pass):
         info = {"layers": [r.to_json() for r in layers], "samples": len(self.samples),
                 "seconds": round(time.perf_counter() - start, 3), "steps": list(self.steps)}
         if not changed:
-            return PassResult(model, False, info)
-        result = from_proto(pruned_twin.to_onnx())
-        result = LoadedModel(result.proto, model.base_dir, None)
-        return PassResult(result, True, info)
-
-    def ensures(self, model: LoadedModel) -> None:
-        check_full(model)
+            return None, info
+        result = LoadedModel(pruned_twin.to_onnx(), model.base_dir, None)
+        check_full(result)
+        return result, info
 
     # ----------------------------------------------------------------------------------
     def _refit_all(self, dense_twin, pruned_twin, masks, batches) -> list[LayerRefit]:
@@ -233,6 +236,8 @@ def _affected(pruned_twin, dense_twin) -> set[str]:
 
 def reconstruct(dense, pruned, plan: PruningPlan, samples: Samples, groups: GroupSet | None = None,
                 **kwargs) -> tuple[LoadedModel, dict]:
-    """Refit `pruned` (the rewrite of `dense` by `plan`) on `samples`; (model, info)."""
-    result = ReconstructPass(dense, plan, samples, groups, **kwargs)(as_loaded(pruned))
-    return result.model, result.info
+    """Refit `pruned` (the rewrite of `dense` by `plan`) on `samples`: (the refitted model,
+    or `pruned` itself when no layer improved; {"layers": per-layer errors, ...})."""
+    pruned = as_loaded(pruned)
+    out, info = ReconstructPass(dense, plan, samples, groups, **kwargs).rewrite(pruned)
+    return (pruned if out is None else out), info

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 
+from ..equivalence import check_equivalence
+from ..errors import SettingsError
 from ..graph import analyze, load_model
+from ..input_shapes import fix_input_shapes
 from ..onnx_io import check_output_path, save_model
+from ..passes import prune_channels_with_info
 from ..plan import PruningPlan
 from .common import add_force, add_input_shapes, note, shape_profiles
 
@@ -28,12 +32,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from halp_graph.passes import PruneChannelsPass
-
     check_output_path(args.output, inputs=(args.model, args.plan), force=args.force)
-    from ..errors import SettingsError
-    from ..input_shapes import fix_input_shapes
-
     profiles = shape_profiles(args, several=True)
     if args.fix_shapes and len(profiles) != 1:
         raise SettingsError("--fix-shapes writes the model at one shape: give one --input-shapes")
@@ -45,17 +44,15 @@ def run(args) -> int:
             fix_input_shapes(model, p.shapes)
     plan = PruningPlan.load(args.plan)
     groups = analyze(model)
-    result = PruneChannelsPass(plan, groups)(model)
-    save_model(result.model, args.output, inputs=(args.model,), force=args.force)
-    info = result.info
+    pruned, info = prune_channels_with_info(model, plan, groups)
+    save_model(pruned, args.output, inputs=(args.model,), force=args.force)
     note(f"wrote {args.output} ({os.path.getsize(args.output) / 1e6:.1f} MB): "
          f"{info['groups_pruned']} groups pruned, {info['channels_removed']} channels removed"
          + (f", {info['removed_nodes']} nodes removed, {info['folded_layers']} layers folded"
             if info.get("removed_nodes") or info.get("folded_layers") else ""))
     if args.verify:
-        from ..equivalence import check_equivalence
         shapes = [{k: list(v) for k, v in p.shapes.items()} for p in profiles] or None
-        c = check_equivalence(model, result.model, plan, groups, shapes=shapes)
+        c = check_equivalence(model, pruned, plan, groups, shapes=shapes)
         note(c.summary())
         return 0 if c.ok else 1
     return 0

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import warnings
 
+from ..graph import load_model
+from ..input_shapes import fix_input_shapes
+from ..latency import measure_model
+from ..latency.backends import open_backend
+from ..latency.cli_args import add_target_args, target_from_args
+from ..latency.timing import MODEL, QUICK_MODEL
 from .common import add_input_shapes, note, shape_profiles
 
 
 def add_parser(sub) -> None:
-    from ..latency.cli_args import add_target_args
     p = sub.add_parser("bench", help="measure a model's latency on a target",
                        description="Time a whole model: warm-up, then rounds of runs until the "
                                    "median is stable; prints median and minimum. CPU targets "
@@ -23,13 +28,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..graph import load_model
-    from ..input_shapes import fix_input_shapes
-    from ..latency import measure_model
-    from ..latency.backends import open_backend
-    from ..latency.cli_args import target_from_args
-    from ..latency.timing import MODEL, QUICK_MODEL
-
     target = target_from_args(args)
     model = load_model(args.model)
     profiles = shape_profiles(args, several=True)

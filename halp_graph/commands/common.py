@@ -1,28 +1,11 @@
-"""Helpers shared by subcommands: writing outputs atomically, printing to stderr, and the
---input-shapes option."""
+"""Helpers shared by subcommands: printing to stderr, --force, and the --input-shapes option."""
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 
-from ..onnx_io import check_output_path
-
-
-def write_text(path: str, text: str, *, inputs: tuple = (), force: bool = False) -> None:
-    """Write `text` to `path` atomically, refusing to overwrite inputs or existing files."""
-    path = check_output_path(path, inputs=inputs, force=force)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+from ..errors import SettingsError
+from ..input_shapes import fix_input_shapes, parse_profiles
 
 
 def note(message: str) -> None:
@@ -45,9 +28,6 @@ def add_input_shapes(parser, several: bool = False) -> None:
 
 def shape_profiles(args, several: bool = False):
     """The parsed --input-shapes profiles ([] when not given)."""
-    from ..errors import SettingsError
-    from ..input_shapes import parse_profiles
-
     profiles = parse_profiles(getattr(args, "input_shapes", None))
     if len(profiles) > 1 and not several:
         raise SettingsError("this command takes one --input-shapes (one shape profile)")
@@ -56,7 +36,5 @@ def shape_profiles(args, several: bool = False):
 
 def with_shapes(model, args):
     """`model` with its inputs fixed to the one --input-shapes profile, if given."""
-    from ..input_shapes import fix_input_shapes
-
     profiles = shape_profiles(args)
     return fix_input_shapes(model, profiles[0].shapes) if profiles else model

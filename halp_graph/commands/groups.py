@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..graph import analyze, load_model
-from ..graph.export import FORMATS, render
-from .common import add_force, add_input_shapes, with_shapes, write_text
+from ..graph.group_formats import FORMATS, render
+from ..onnx_io import write_text
+from .common import add_force, add_input_shapes, with_shapes
 
 
 def add_parser(sub) -> None:

@@ -6,6 +6,15 @@ import os
 import warnings
 
 from ..errors import TargetError
+from ..graph import load_model
+from ..input_shapes import fix_input_shapes
+from ..latency import LatencyLUT
+from ..latency.cli_args import add_target_args, target_from_args
+from ..latency.lut_report import plot_entries, select_entries, summary_text
+from ..latency.sampler import QUICK_SAMPLING, SamplingConfig
+from ..latency.timing import DEFAULT, MODEL, QUICK, QUICK_MODEL
+from ..onnx_io import check_output_path
+from ..pruning.lut_calibration import build_calibrated_lut
 from .common import add_force, add_input_shapes, note, shape_profiles
 
 
@@ -16,7 +25,6 @@ def add_parser(sub) -> None:
     lut_sub = p.add_subparsers(dest="lut_command", metavar="ACTION")
     lut_sub.required = True
 
-    from ..latency.cli_args import add_target_args
     b = lut_sub.add_parser("build", help="time a model's layers on a target into a LUT file",
                            description="Cut every layer with what the backend fuses into it, time "
                                        "it at the channel counts that matter (staircase edges), "
@@ -45,17 +53,8 @@ def add_parser(sub) -> None:
 
 
 def run_build(args) -> int:
-    from ..graph import load_model
-    from ..latency import LatencyLUT, build_lut
-    from ..latency.cli_args import target_from_args
-    from ..latency.sampler import QUICK_SAMPLING, SamplingConfig
-    from ..latency.timing import DEFAULT, MODEL, QUICK, QUICK_MODEL
-    from ..onnx_io import check_output_path
-
     target = target_from_args(args)
     check_output_path(args.output, inputs=(args.model, args.update), force=args.force)
-    from ..input_shapes import fix_input_shapes
-
     model = load_model(args.model)
     profiles = shape_profiles(args, several=True)
     models = [(p.label(), fix_input_shapes(model, p.shapes)) for p in profiles] or [(None, model)]
@@ -64,10 +63,12 @@ def run_build(args) -> int:
     for label, shaped in models:  # one table covering every shape profile
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            lut = build_lut(shaped, target, sampling=QUICK_SAMPLING if args.quick else SamplingConfig(),
-                            timing=QUICK if args.quick else DEFAULT,
-                            model_timing=QUICK_MODEL if args.quick else MODEL,
-                            existing=lut, progress=True, name=f"{name} {label}" if label else name)
+            lut = build_calibrated_lut(shaped, target,
+                                       sampling=QUICK_SAMPLING if args.quick else SamplingConfig(),
+                                       timing=QUICK if args.quick else DEFAULT,
+                                       model_timing=QUICK_MODEL if args.quick else MODEL,
+                                       existing=lut, progress=True,
+                                       name=f"{name} {label}" if label else name)
         for w in caught:
             note(f"warning: {w.message}")
     lut.save(args.output, force=args.force, inputs=(args.model,))
@@ -81,14 +82,10 @@ def run_build(args) -> int:
 
 
 def run_show(args) -> int:
-    from ..latency import LatencyLUT
-    from ..latency.report import plot_entries, select_entries, summary_text
-
     lut = LatencyLUT.load(args.lut)
     if args.plot:
         if not args.output:
             raise TargetError("--plot needs -o PNG to write the plot to")
-        from ..onnx_io import check_output_path
         check_output_path(args.output, inputs=(args.lut,), force=args.force)
         entries = select_entries(lut, args.plot)
         plot_entries(lut, entries, args.output)

@@ -7,10 +7,12 @@ import json
 import os
 
 from ..latency.cli_args import add_target_args, target_from_args
-from ..onnx_io import check_output_path, save_model
+from ..onnx_io import check_output_path, save_model, write_text
+from ..pruning import check_goal, prune
 from ..pruning.scoring import METHODS as SALIENCY_METHODS
+from ..saliency import load_scores
 from ..solver import METHODS as SOLVER_METHODS
-from .common import add_force, add_input_shapes, note, shape_profiles, write_text
+from .common import add_force, add_input_shapes, note, shape_profiles
 
 
 def add_parser(sub) -> None:
@@ -71,9 +73,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..pruning import check_goal
-    from ..saliency import load_scores
-
     check_goal(args.budget, args.latency_ms, args.min_agreement)
     target = target_from_args(args)
     check_output_path(args.output, inputs=(args.model,), force=args.force)
@@ -95,7 +94,7 @@ def _launched() -> bool:
 def _run_distributed(args, target, scores) -> int:
     """Under torchrun: every rank prunes (and trains, sharing plans and gradients), rank 0
     alone writes."""
-    from ..torch.distributed import launched_group
+    from ..torch.distributed import launched_group  # lazy: torch is optional
 
     with launched_group() as group:
         if args.device is None and group.device != "cpu":
@@ -105,8 +104,6 @@ def _run_distributed(args, target, scores) -> int:
 
 
 def _run(args, target, scores, write: bool = True) -> int:
-    from ..pruning import prune
-
     result = prune(args.model, target, args.budget, latency_ms=args.latency_ms, lut=args.lut,
                    saliency=args.saliency, calib=args.calib, eval_data=args.eval_data,
                    holdout=args.holdout, reconstruct=args.reconstruct,

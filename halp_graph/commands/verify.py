@@ -6,7 +6,9 @@ abs error, scale (max |masked|) and tolerance (1e-4 * scale + 1e-7); exits 1 unl
 
 from __future__ import annotations
 
+from ..equivalence import check_equivalence
 from ..graph import analyze, load_model
+from ..input_shapes import check_shapes
 from ..plan import PruningPlan
 from .common import shape_profiles
 
@@ -35,9 +37,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..equivalence import check_equivalence
-    from ..input_shapes import check_shapes
-
     original = load_model(args.original)
     pruned = load_model(args.pruned)
     plan = PruningPlan.load(args.plan)

@@ -24,10 +24,11 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from ..fidelity.metrics import FidelityMeter
 from ..samples import Samples
-from ..torch.distributed import broadcast_value, is_distributed, rank, world_size
+from ..torch.distributed import broadcast_value, rank, world_size
 from .objective import DistillObjective, FeaturePair
 from .progress import ProgressBar
 
@@ -140,7 +141,6 @@ class Distiller:
         cfg = self.config
         model = self.student
         if self.world > 1:
-            from torch.nn.parallel import DistributedDataParallel
             ids = [self.device.index] if self.device.type == "cuda" else None
             model = DistributedDataParallel(self.student, device_ids=ids, forward_sync_buffers=False)
         optimizer = torch.optim.Adam([p for p in self.student.parameters() if p.requires_grad], lr=cfg.lr)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from onnx import helper
+
 from .ir import Graph, Node
 
 FOLD_LIMIT = 4096  # elements; larger results are left to the runtime
@@ -62,8 +64,7 @@ def _eval(node: Node, graph: Graph) -> list[np.ndarray] | None:
         return None
     if op in ("Identity", "Cast") and vals[0] is not None:
         if op == "Cast":
-            import onnx.helper as oh
-            return [vals[0].astype(oh.tensor_dtype_to_np_dtype(node.attr("to")))]
+            return [vals[0].astype(helper.tensor_dtype_to_np_dtype(node.attr("to")))]
         return [vals[0]]
     if op == "Gather":
         return [np.take(vals[0], vals[1].astype(np.int64), axis=node.attr("axis", 0))]

@@ -10,13 +10,16 @@
     measure_model("slim.onnx", target)                   # Timing(median_ms, min_ms, ...)
 
 `cost_model_for(groups, target, lut_paths)` picks a measured LUT that covers the model
-and falls back to the analytic estimate for device targets (see targets.py).
+and falls back to the analytic estimate for device targets (see targets.py). The
+whole-model calibration of a LUT's cost components times pruned copies of the model, so
+it needs the rewrite: `halp_graph.pruning.lut_calibration.build_calibrated_lut` builds a
+calibrated table (what `lut build` and `prune` do).
 """
 
 from .build import build_lut
 from .cost import LutCostModel
 from .lut import LUT_SCHEMA, LatencyLUT, LutTargetWarning
-from .measure import measure_interleaved, measure_model
+from .whole_model import measure_interleaved, measure_model
 from .resolve import cost_model_for, load_lut
 from .sampler import QUICK_SAMPLING, SamplingConfig
 from .targets import TARGETS, Target, get_target

@@ -6,10 +6,12 @@ family's structure is probed once on a layer where steps show clearly, and sampl
 entry (sampler.py). Every timing is cached by (layer signature, ci, co): repeated
 blocks, and pairs that two entries share, are timed once. An existing LUT for the same
 target can be passed in to reuse its entries (an incremental build). Finally the dense
-model is timed, which is what predictions subtract savings from, what its kernels cost
-in context outside the layers is recorded where the backend can tell (ORT's profiler),
-and the cost components are calibrated on a few pruned copies of the model timed
-against it (calibrate.py; `calibration=None` skips that).
+model is timed, which is what predictions subtract savings from, and what its kernels
+cost in context outside the layers is recorded where the backend can tell (ORT's
+profiler). A `calibrate` hook, when given, then fits the cost components on pruned
+copies of the model timed against it, with the backend still open: pruning a copy needs
+the rewrite, a stage above this one, so the hook comes from there
+(`halp_graph.pruning.lut_calibration.build_calibrated_lut` passes it).
 """
 
 from __future__ import annotations
@@ -19,17 +21,21 @@ import os
 import time
 from typing import Callable
 
-from .. import __version__
-from ..graph import analyze, as_loaded
+from ..graph import GroupSet, analyze, as_loaded
 from ..graph.capture_onnx import LoadedModel
-from .backends import open_backend
-from .calibrate import CalibrationConfig, calibrate
+from ..version import __version__
+from .backends import Backend, open_backend
 from .domains import layer_domains
 from .lut import LatencyLUT, LutEntry, ModelRecord, model_digest, now_iso
 from .progress import Progress
 from .sampler import LayerSampler, SamplingConfig
 from .subgraph import LayerSpec, layer_specs
+from .subgraph import digest as signature_digest
+from .targets import Target
 from .timing import DEFAULT, MODEL, TimingConfig
+
+# calibrate(lut, model, groups, backend, target) -> the model's calibration record, or None
+Calibrator = Callable[[LatencyLUT, LoadedModel, GroupSet, Backend, Target], "dict | None"]
 
 
 def family_of(spec: LayerSpec) -> str:
@@ -44,8 +50,10 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
               timing: TimingConfig = DEFAULT, model_timing: TimingConfig = MODEL,
               existing: LatencyLUT | None = None, progress: bool | Callable = False,
               name: str | None = None, backend=None,
-              calibration: CalibrationConfig | None = CalibrationConfig()) -> LatencyLUT:
-    """Measure `model` (a path, ModelProto or LoadedModel) on `target` into a LUT."""
+              calibrate: Calibrator | None = None) -> LatencyLUT:
+    """Measure `model` (a path, ModelProto or LoadedModel) on `target` into a LUT;
+    `calibrate` (see the module docstring) runs after the dense model is timed, on
+    measured backends only."""
     started = time.monotonic()
     loaded = as_loaded(model)
     groups = analyze(loaded)
@@ -104,8 +112,8 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
                          {name: spec.entry_key() for name, spec in specs.items()},
                          backend.context_costs(loaded) if not backend.estimate else {})
     lut.models[digest] = record
-    if calibration is not None and not backend.estimate:
-        record.calibration = calibrate(lut, loaded, groups, backend, target, calibration)
+    if calibrate is not None and not backend.estimate:
+        record.calibration = calibrate(lut, loaded, groups, backend, target)
     lut.meta.update({"halp_graph": __version__, "created": now_iso(),
                      "build_seconds": round(time.monotonic() - started, 2),
                      "timed_points": timed + lut.meta.get("timed_points", 0) if existing else timed,
@@ -161,8 +169,7 @@ def _seed_cache(lut: LatencyLUT) -> dict:
 
 
 def _signature_key(signature: dict) -> str:
-    from .subgraph import digest
-    return digest(signature)
+    return signature_digest(signature)
 
 
 def _model_name(model: LoadedModel) -> str:

@@ -11,8 +11,8 @@ channels is gone and costs nothing) as a weighted sum of four components:
   context (layout conversions ORT inserts, pooling, unfused ops), measured on the dense
   model when the LUT was built and scaled by the layer's kept output share.
 
-The weights are the model's calibration (calibrate.py), fitted when the LUT was built by
-timing pruned copies of the model against it; without one they are 1, 1, 0 and 1 (the
+The weights are the model's calibration (halp_graph.pruning.lut_calibration), fitted
+when the LUT was built by timing pruned copies of the model against it; without one they are 1, 1, 0 and 1 (the
 components at face value). `dense_cost` is the whole model's measured latency, not the
 sum of its layers: what the layers leave out (pooling, layout changes, the run's own
 overhead) stays in the prediction, and
@@ -42,7 +42,7 @@ import math
 from ..cost_model import all_counts
 from ..errors import TargetError
 from ..graph.groups import Group, GroupSet, Layer
-from .subgraph import layer_specs
+from .subgraph import assign_tails, layer_specs
 
 
 MIN_SAVING_MS = 1e-4  # a count is a candidate only if it saves at least this much ...
@@ -157,7 +157,6 @@ class LutCostModel:
 
 def _owners(groups: GroupSet) -> dict[str, str]:
     """{tensor: layer} for every layer's output and the outputs of its fused tail."""
-    from .subgraph import assign_tails
     layers = {layer.name: layer for layer in groups.layers}
     owner = {}
     for name, tail in assign_tails(groups.graph, layers).items():

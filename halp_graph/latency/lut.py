@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 
 from ..errors import TargetError
 from ..graph.groups import GroupSet
+from ..onnx_io import write_text
+from .cost import LutCostModel
+from .subgraph import layer_specs
 from .surface import Surface
 from .timing import Timing
 
@@ -83,7 +86,7 @@ class ModelRecord:
     """One model the table was built for: its measured dense latency, which entry prices
     which layer, what its kernels cost in context outside the layers (`context`, see
     backends/ort_profile.context_from_profile) and the whole-model calibration fitted on
-    pruned copies of it (`calibration`, see calibrate.py)."""
+    pruned copies of it (`calibration`, see halp_graph.pruning.lut_calibration)."""
 
     name: str
     dense: Timing | None
@@ -138,7 +141,6 @@ class LatencyLUT:
 
     def missing_layers(self, groups: GroupSet) -> list[str]:
         """Layers of the model that no entry prices (empty: the LUT covers the model)."""
-        from .subgraph import layer_specs
         specs = layer_specs(groups, batch=self.target.get("batch"))
         return [name for name, spec in specs.items() if spec.entry_key() not in self.entries]
 
@@ -149,7 +151,6 @@ class LatencyLUT:
                    statistic: str | None = None, calibrated: bool = True):
         """A CostModel (halp_graph.cost_model) pricing `groups`' layers from this table
         (with the model's calibration where it has one, unless `calibrated` is False)."""
-        from .cost import LutCostModel
         return LutCostModel(self, groups, dense_ms=dense_ms, statistic=statistic or self.statistic,
                             calibrated=calibrated)
 
@@ -182,7 +183,6 @@ class LatencyLUT:
                 "entries": {k: e.to_json() for k, e in self.entries.items()}}
 
     def save(self, path: str | os.PathLike, *, force: bool = False, inputs: tuple = ()) -> str:
-        from ..commands.common import write_text
         write_text(os.fspath(path), json.dumps(self.to_json(), indent=1) + "\n",
                    inputs=inputs, force=force)
         self.path = os.fspath(path)

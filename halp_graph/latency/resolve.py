@@ -14,6 +14,7 @@ import warnings
 from ..errors import TargetError
 from ..graph.groups import GroupSet
 from .backends import EstimateWarning
+from .build import build_lut
 from .lut import LatencyLUT
 
 
@@ -44,7 +45,6 @@ def cost_model_for(groups: GroupSet, target, lut_paths=(), model=None):
     if model is None:
         raise TargetError(f"no LUT covers the model for target {target.name}; pass the model to "
                           f"estimate it from the {target.profile} profile")
-    from .build import build_lut
     warnings.warn(f"no measured LUT covers the model for target {target.name}"
                   + (f" ({'; '.join(reasons)})" if reasons else "")
                   + f": using the analytic {target.profile} estimate", EstimateWarning, stacklevel=2)

@@ -35,7 +35,7 @@ class TorchGraph:
     """An ONNX graph as a torch callable: `graph(feeds) -> list of outputs`."""
 
     def __init__(self, model: onnx.ModelProto, device: str = "cpu", dtype: str = "fp32"):
-        import torch
+        import torch  # lazy: torch is optional; the backend checks it imports first
         self.torch = torch
         self.device = torch.device(device)
         self.dtype = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16,

@@ -5,7 +5,7 @@
     result.model      # LoadedModel of the pruned network (save with halp_graph.onnx_io)
     result.report     # dict, schema halp_graph.report/1: plan, kept counts, latencies, rounds
 
-Steps: capture and group (at the given input shapes, profiles.py); a cost model from the
+Steps: capture and group (at the given input shapes, shape_profiles.py); a cost model from the
 LUT (given, cached, or built; one per shape profile); saliency (loss-aware or activation
 on calibration data, weight magnitude without data, or scores passed in); the exact
 latency-saliency knapsack; the rewrite; when the target can be timed here, the closed
@@ -27,16 +27,19 @@ from ..fidelity import FidelityProbe, describe
 from ..graph import GroupSet, analyze, as_loaded
 from ..graph.capture_onnx import LoadedModel
 from ..input_shapes import fix_input_shapes
+from ..latency import get_target
+from ..passes import prune_channels
 from ..plan import PruningPlan
+from ..solver import build_problem
 from .closed_loop import run_loop
 from .data import HOLDOUT, prepare_data
 from .fidelity_search import fastest_keeping
 from .finetune import finetune as run_finetune
 from .finetune import finetune_samples, training_config
-from .profiles import cost_source, same_groups, shaped_input, shaped_models
 from .progressive import run_schedule
-from .report import build_report, summary
+from .prune_report import build_report, summary
 from .scoring import score_channels
+from .shape_profiles import cost_source, same_groups, shaped_input, shaped_models
 
 
 @dataclass
@@ -57,7 +60,7 @@ class PruneResult:
 def rank0_plan(plan: PruningPlan, groups: GroupSet) -> PruningPlan:
     """Rank 0's plan under torch.distributed (each rank's closed loop times on its own),
     the plan itself otherwise; only training runs get here, so torch is installed."""
-    from ..torch.distributed import broadcast_plan
+    from ..torch.distributed import broadcast_plan  # lazy: torch is optional
 
     return broadcast_plan(plan, groups)
 
@@ -114,13 +117,9 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
     input_shapes: shape profiles (input_shapes.ShapeProfile, or --input-shapes strings
     such as ["images:1,3,640,640@0.7", "images:1,3,320,320"]): shape inference, the
     latency tables, timing and calibration run at them, and the goal is the weighted
-    latency over them (profiles.py). The result keeps the model's dynamic axes unless
+    latency over them (shape_profiles.py). The result keeps the model's dynamic axes unless
     fix_shapes (one profile) writes it at that shape.
     """
-    from ..latency import get_target
-    from ..passes import PruneChannelsPass
-    from ..solver import build_problem
-
     goal, relative = check_goal(budget, latency_ms, min_agreement)
     target = get_target(target) if isinstance(target, str) else target
     log = log or (lambda message: print(message, file=sys.stderr) if progress else None)
@@ -144,9 +143,9 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
     if reconstruct and data.calib is None:
         raise DataError("reconstruction needs calibration data (--calib)")
     reconstruct = data.calib is not None if reconstruct is None else reconstruct
-    groups = analyze(work)
+    groups = shaped_groups = analyze(work)
     if work is not loaded:
-        groups = same_groups(analyze(loaded), groups)
+        groups = same_groups(analyze(loaded), shaped_groups)
     shaped = shaped_models(loaded, profiles, groups) if profiles else []
     lap("capture")
     log(f"captured {len(groups)} groups, {len(groups.prunable())} prunable, "
@@ -169,14 +168,13 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
     lap("problem")
 
     def rewrite(plan: PruningPlan) -> LoadedModel:
-        return PruneChannelsPass(plan, groups)(loaded).model
+        return prune_channels(loaded, plan, groups)
 
     def recover(plan: PruningPlan, pruned: LoadedModel) -> tuple[LoadedModel, dict | None]:
         if not reconstruct or not plan.removes_anything(groups):
             return pruned, None
-        from ..passes.reconstruct import ReconstructPass
-        result = ReconstructPass(loaded, plan, data.calib, groups)(pruned)
-        return result.model, result.info
+        from ..passes.reconstruct import reconstruct as refit  # lazy: torch is optional
+        return refit(loaded, pruned, plan, data.calib, groups)
 
     assess = probe.measure if probe is not None else None
     search = scheduled = None
@@ -258,5 +256,5 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
                           data=data.to_json(), fidelity=fidelity if probe is not None else None,
                           reconstruction=recovery, empty_costs=scoring.empty, search=search,
                           agreement_check=agreement_check, finetune=tuned, schedule=scheduled,
-                          profiles=profiles)
+                          profiles=profiles, macs_groups=shaped_groups)
     return PruneResult(final_model, report, chosen.plan, groups)

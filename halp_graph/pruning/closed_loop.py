@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from ..graph.capture_onnx import LoadedModel, as_loaded
 from ..graph.groups import GroupSet
 from ..latency.backends import open_backend
-from ..latency.measure import time_interleaved
+from ..latency.whole_model import time_interleaved
 from ..plan import PruningPlan
 from ..solver import make_plan, solve_problem
-from .profiles import fixed_for, per_shape_rows, weighted
+from .shape_profiles import fixed_for, per_shape_rows, weighted
 
 AIM = 0.99  # aim this far inside the goal: a fresh measurement wobbles by about 1%
 OVER = 0.005  # measured up to this much over the goal still counts as on target

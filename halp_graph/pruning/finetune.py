@@ -19,6 +19,7 @@ from ..graph.capture_onnx import LoadedModel
 from ..graph.groups import GroupSet
 from ..onnx_io import check_full
 from ..plan import PruningPlan
+from ..runtime import torch_threads
 from ..samples import Samples, read_samples
 
 FEATURE_OPS = ("Conv", "Gemm", "MatMul", "ConvTranspose")
@@ -46,7 +47,7 @@ def finetune_samples(source, proto, calib: Samples | None) -> Samples:
 
 def checked_twins(dense: LoadedModel, pruned: LoadedModel, samples: Samples):
     """(teacher, student) twins checked against ONNX Runtime, or LossAwareUnavailable."""
-    from ..saliency.loss_aware import build_checked_twin
+    from ..saliency.loss_aware import build_checked_twin  # lazy: torch is optional
 
     feeds = samples.subset(np.arange(min(len(samples), samples.fixed_batch or 8))).arrays
     teacher, _ = build_checked_twin(dense, feeds)
@@ -57,7 +58,7 @@ def checked_twins(dense: LoadedModel, pruned: LoadedModel, samples: Samples):
 def feature_pairs(groups: GroupSet, plan: PruningPlan):
     """The outputs of the layers whose output channels the plan prunes, each with the
     elements the pruned model lacks."""
-    from ..distill import FeaturePair
+    from ..distill import FeaturePair  # lazy: torch is optional
 
     graph = groups.graph
     removed: dict[tuple[str, int], set[int]] = {}
@@ -74,8 +75,8 @@ def feature_pairs(groups: GroupSet, plan: PruningPlan):
 def finetune(dense: LoadedModel, pruned: LoadedModel, plan: PruningPlan, groups: GroupSet,
              samples: Samples, held_out: Samples | None, config, log) -> Finetuned:
     """Distil `pruned` toward `dense`; config is a distill.DistillConfig."""
+    # lazy: torch is optional
     from ..distill import Distiller
-    from ..runtime import torch_threads
     from ..saliency.loss_aware import LossAwareUnavailable
 
     try:
@@ -109,7 +110,7 @@ def training_config(epochs: int, schedule: int | None, time_limit: float | None,
         raise SettingsError("the schedule prunes while training: give the epochs to train (--finetune N)")
     if not epochs:
         return None
-    from ..distill import DistillConfig
+    from ..distill import DistillConfig  # lazy: torch is optional
 
     options = {k: v for k, v in (("lr", lr), ("batch_size", batch_size), ("temperature", temperature),
                                  ("device", device or _rank_device())) if v is not None}
@@ -122,9 +123,10 @@ def training_config(epochs: int, schedule: int | None, time_limit: float | None,
 
 def _rank_device() -> str | None:
     """cuda:N for a rank of a nccl process group (its collectives need CUDA tensors)."""
+    # lazy: torch is optional
+    import torch
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
-        import torch
         return f"cuda:{torch.cuda.current_device()}"
     return None

@@ -16,10 +16,11 @@ import os
 import warnings
 from dataclasses import dataclass
 
-from ..errors import TargetError
+from ..errors import BackendUnavailable, TargetError
 from ..graph.groups import GroupSet
-from ..latency import LatencyLUT, build_lut, load_lut
+from ..latency import LatencyLUT, load_lut
 from ..latency.backends import EstimateWarning, open_backend, unavailable_reason
+from .lut_calibration import build_calibrated_lut
 
 
 @dataclass
@@ -67,7 +68,6 @@ def given_lut(path: str, groups: GroupSet, target) -> CostSource:
 def cached_or_built(model, groups: GroupSet, target, progress: bool) -> CostSource:
     reason = unavailable_reason(target)
     if reason is not None and not target.profile:
-        from ..errors import BackendUnavailable
         raise BackendUnavailable(f"target {target.name} cannot be measured here: {reason}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EstimateWarning)
@@ -87,7 +87,7 @@ def cached_or_built(model, groups: GroupSet, target, progress: bool) -> CostSour
                 existing = None  # a damaged cache file is rebuilt, not trusted
         if existing is not None and existing.covers(groups) and existing.record_for(groups):
             return CostSource(existing.cost_model(groups), existing, "cache", path, not backend.estimate)
-        lut = build_lut(model, target, existing=existing, progress=progress, backend=backend)
+        lut = build_calibrated_lut(model, target, existing=existing, progress=progress, backend=backend)
     finally:
         backend.close()
     lut.save(path, force=True)

@@ -35,11 +35,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..graph import analyze
 from ..graph.capture_onnx import LoadedModel
 from ..graph.groups import GroupSet
+from ..passes import prune_channels
 from ..plan import PruningPlan
+from ..runtime import torch_threads
 from ..samples import Samples
+from ..solver import build_problem, make_plan, solve_problem
 from .closed_loop import Round, run_loop
+from .finetune import checked_twins
 
 
 @dataclass
@@ -56,7 +61,7 @@ def run_schedule(loaded: LoadedModel, groups: GroupSet, problem, scoring, source
     """The one-shot closed loop (which fixes the final budget and the floor counts), then
     the schedule. When the model has no checked twin, the one-shot round is the outcome
     (model None, info["skipped"] the reason): the caller goes on as without a schedule."""
-    from ..saliency.loss_aware import LossAwareUnavailable
+    from ..saliency.loss_aware import LossAwareUnavailable  # lazy: torch is optional
 
     log("schedule: the one-shot closed loop first, to find the solver budget that measures at the goal")
     oneshot, calibration = run_loop(problem, groups, scoring.scores, loaded, rewrite, target, goal=goal,
@@ -112,7 +117,7 @@ def capped(problem, counts: dict[str, int], floor: dict[str, int] | None = None)
 def _shared_oneshot(oneshot: Round, groups: GroupSet) -> tuple[dict, float]:
     """(floor counts, final budget) from the one-shot round, rank 0's under
     torch.distributed: each rank times on its own, and the steps must agree."""
-    from ..torch.distributed import broadcast_plan, broadcast_value
+    from ..torch.distributed import broadcast_plan, broadcast_value  # lazy: torch is optional
 
     plan = broadcast_plan(oneshot.plan, groups)
     kept = plan.kept_counts(groups)
@@ -140,10 +145,9 @@ class Schedule:
         self.final: tuple[Round, list[Round]] | None = None
 
     def run(self) -> ScheduleOutcome:
+        # lazy: torch is optional
         from ..distill import Distiller
-        from ..runtime import torch_threads
         from ..saliency.channel_masks import ChannelMasks
-        from .finetune import checked_twins
 
         self.teacher, self.student = checked_twins(self.loaded, self.loaded, self.train)
         self.masks = ChannelMasks(self.groups, self.groups.prunable())
@@ -183,7 +187,7 @@ class Schedule:
                 self._prune(k, step)
 
     def _scores(self, k: int):
-        from ..saliency.loss_aware import loss_aware_scores
+        from ..saliency.loss_aware import loss_aware_scores  # lazy: torch is optional
 
         if k == 1 and self.first_scores is not None:
             return self.first_scores
@@ -192,8 +196,7 @@ class Schedule:
         return result.scores, result.tables
 
     def _prune(self, k: int, step: int) -> None:
-        from ..solver import build_problem, make_plan, solve_problem
-        from ..torch.distributed import broadcast_plan
+        from ..torch.distributed import broadcast_plan  # lazy: torch is optional
 
         clock = time.perf_counter()
         self.student.eval()
@@ -238,9 +241,6 @@ class Schedule:
         """plan -> the student's current weights, rewritten by the plan. The groups are
         captured again on the exported model (the rewrite reads weights through them); the
         structure is the dense model's, so they must come out the same."""
-        from ..graph import analyze
-        from ..passes import PruneChannelsPass
-
         trained = LoadedModel(self.student.to_onnx(), self.loaded.base_dir, self.loaded.path)
         groups = analyze(trained)
         same = [(g.id, g.size) for g in groups.prunable()] == [(g.id, g.size) for g in self.groups.prunable()]
@@ -248,7 +248,7 @@ class Schedule:
             raise RuntimeError("the trained model's channel groups differ from the dense model's")
 
         def rewrite(plan: PruningPlan) -> LoadedModel:
-            return PruneChannelsPass(plan, groups)(trained).model
+            return prune_channels(trained, plan, groups)
         return rewrite
 
     def _closed_loop(self, problem, scores) -> tuple[Round, list[Round]]:

@@ -51,10 +51,10 @@ def score_channels(groups, loaded, method: str, calib, given=None, log=lambda m:
 
 def _loss_aware(groups, loaded, calib) -> Scoring:
     try:
-        import torch  # noqa: F401  (optional dependency: the twin needs it)
+        import torch  # noqa: F401  # lazy: torch is optional; the twin needs it
     except ImportError:
         raise BackendUnavailable("torch is not installed (pip install 'halp-graph[torch]')") from None
-    from ..saliency.loss_aware import LossAwareUnavailable, loss_aware_scores
+    from ..saliency.loss_aware import LossAwareUnavailable, loss_aware_scores  # lazy: torch is optional
 
     try:
         result = loss_aware_scores(groups, loaded, calib)

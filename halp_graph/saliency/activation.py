@@ -3,7 +3,7 @@
 The tensors that matter are the ones the group's consuming layers read (a conv's input,
 a Gemm's flattened input): a channel that is zero there contributes nothing downstream,
 however large its weights. Those tensors are exposed as extra outputs of the model, the
-calibration batches (see calibration.py) run through ONNX Runtime, and each channel scores
+calibration batches (see halp_graph.samples) run through ONNX Runtime, and each channel scores
 its mean absolute value over samples and positions (over its whole block of features
 after a Flatten). A group no layer reads (its channels only scale or join others) uses
 all of its activation tensors instead.
@@ -43,7 +43,7 @@ def activation_scores(groups: GroupSet, model, calib, batch_size: int = DEFAULT_
     """Mean |activation| per channel of every prunable group over the calibration data.
 
     model: the model `groups` was found in (path, ModelProto or LoadedModel). calib: an .npz
-    path, an image directory, or {input name: array} (see calibration.py); `limit` caps
+    path, an image directory, or {input name: array} (see halp_graph.samples); `limit` caps
     the samples used.
     """
     loaded = _loaded(model)

@@ -39,6 +39,7 @@ from ..graph.capture_onnx import LoadedModel
 from ..graph.groups import GroupSet
 from ..runtime import torch_threads
 from ..samples import Samples
+from ..twin import TwinMismatch, TwinUnsupported, build_twin, check_twin
 from .channel_masks import ChannelMasks
 from .distortion import MSE, OutputDistortion, output_kind
 
@@ -76,8 +77,6 @@ class LossAwareScores:
 def build_checked_twin(model: LoadedModel, feeds: dict):
     """The model's torch twin, checked against ONNX Runtime on `feeds`, or
     LossAwareUnavailable naming what stopped it."""
-    from ..twin import TwinMismatch, TwinUnsupported, build_twin, check_twin
-
     try:
         twin = build_twin(model)
         report = check_twin(twin, model, feeds=feeds, raise_on_fail=True)

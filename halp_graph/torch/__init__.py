@@ -9,13 +9,13 @@ channel masks, and slims at the end; `export_onnx` writes the result for deploym
 Requires the `torch` extra.
 """
 
-from halp_graph.graph.capture_fx import FxCapture, ParamRef, capture_fx
-
+from .capture_fx import capture_fx
 from .correspond import match_groups, translate_plan
 from .cost_bridge import OnnxPricedCostModel
-from .export import export_onnx
+from .fx_graph import FxCapture, ParamRef
 from .masks import ChannelMasks
 from .module_groups import ModuleGroups, module_groups, unwrap
+from .onnx_export import export_onnx
 from .oneshot_saliency import activation_saliency, magnitude_saliency
 from .pruner import HALPPruner, PruneEvent
 from .schedule import PruningSchedule

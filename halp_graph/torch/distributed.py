@@ -10,12 +10,14 @@ needs: CUDA for nccl, CPU for gloo. Without an initialised process group these a
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from halp_graph.graph.groups import GroupSet
-from halp_graph.plan import PruningPlan
+from ..graph.groups import GroupSet
+from ..plan import PruningPlan
 
 
 def is_distributed() -> bool:
@@ -94,8 +96,6 @@ class launched_group:
         self.device = "cpu"
 
     def __enter__(self) -> "launched_group":
-        import os
-
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not is_distributed():
             backend = os.environ.get("HALP_GRAPH_DIST_BACKEND") or (
                 "nccl" if torch.cuda.is_available() else "gloo")

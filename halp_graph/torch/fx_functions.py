@@ -19,8 +19,7 @@ import torch
 import torch.fx
 import torch.nn.functional as F
 
-from halp_graph.graph.capture_fx import FxNodeContext
-
+from .fx_graph import FxNodeContext
 from .fx_modules import emit_linear, emit_silu, onnx_pads
 
 UNARY: dict[str, tuple[str, dict]] = {

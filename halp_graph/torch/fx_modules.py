@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from halp_graph.graph.capture_fx import FxNodeContext
+from .fx_graph import FxNodeContext
 
 ACTIVATIONS: dict[type, tuple[str, dict]] = {
     nn.ReLU: ("Relu", {}), nn.ReLU6: ("Clip", {"min": 0.0, "max": 6.0}),

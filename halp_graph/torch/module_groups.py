@@ -21,10 +21,11 @@ from typing import Iterable
 
 import torch
 
-from halp_graph.graph.axes import AxisKey
-from halp_graph.graph.capture_fx import FxCapture, ParamRef, capture_fx
-from halp_graph.graph.grouping import find_groups
-from halp_graph.graph.groups import Group, GroupSet, Member
+from ..graph.axes import AxisKey
+from ..graph.grouping import find_groups
+from ..graph.groups import Group, GroupSet, Member
+from .capture_fx import capture_fx
+from .fx_graph import FxCapture, ParamRef
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ import math
 
 import numpy as np
 
-from halp_graph.cost_model import CostModel
-from halp_graph.graph.groups import Group, GroupSet
-from halp_graph.plan import PruningPlan
+from ..cost_model import CostModel
+from ..graph.groups import Group, GroupSet
+from ..plan import PruningPlan
+from ..solver import solve
 
 
 class _AtLeast:
@@ -52,8 +53,6 @@ def select(groups, cost_model: CostModel, scores: dict[str, np.ndarray], target_
     `min_keep_fraction` keeps at least that share of every group (Torch-Pruning's
     max_pruning_ratio, inverted): with additive saliency a residual stream can look cheap
     to cut down to one channel although everything downstream reads it."""
-    from halp_graph.solver import solve
-
     if not isinstance(groups, GroupSet):  # a ModuleGroups works too
         groups = groups.groups
     for gid, s in scores.items():

@@ -12,9 +12,7 @@ from .check import TwinReport, check_twin
 from .errors import TwinMismatch, TwinUnsupported
 from .graph import TwinNode
 from .module import Twin
-from .registry import OPS, load_all
-
-load_all()
+from .op_table import OPS
 
 __all__ = ["build_twin", "check_twin", "Twin", "TwinNode", "TwinReport", "TwinUnsupported",
            "TwinMismatch", "OPS", "supported_ops"]

@@ -6,7 +6,8 @@ from ..graph.capture_onnx import as_loaded, default_opset, node_names, tensor_lo
 from .errors import OpVariantUnsupported, TwinUnsupported
 from .graph import TwinNode, constant_node_value, consumers, is_trainable, parse_attrs
 from .module import Twin
-from .registry import OpContext, load_all
+from .op_table import OPS
+from .registry import OpContext
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 
@@ -17,11 +18,11 @@ def build_twin(model) -> Twin:
     loaded = as_loaded(model)
     proto = loaded.proto
     if proto.functions:
-        import onnx.inliner
+        import onnx.inliner  # lazy: new in onnx 1.16 (the floor is 1.15), only local functions need it
         proto = onnx.inliner.inline_local_functions(proto)
     graph = proto.graph
     opset = default_opset(proto)
-    table = load_all()
+    table = OPS
 
     missing = set()
     for node in graph.node:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..graph.capture_onnx import as_loaded
+from ..runtime import random_inputs, session
 from .errors import TwinMismatch
 
 VACUOUS = 1e-6  # outputs all below this prove nothing
@@ -49,8 +50,6 @@ def relative_error(twin_out: np.ndarray, ort_out: np.ndarray) -> float:
 
 def check_twin(twin, model, feeds=None, batch: int = 2, seed: int = 0, rtol: float = 1e-4,
                raise_on_fail: bool = False) -> TwinReport:
-    from ..runtime import random_inputs, session
-
     loaded = as_loaded(model)
     if feeds is None:
         feeds = random_inputs(loaded, batch=batch, seed=seed)

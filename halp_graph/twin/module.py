@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import HalpError
 from .graph import TwinNode
+from .to_onnx import twin_to_onnx
 from .values import to_tensor
 
 Hook = Callable[[str, torch.Tensor], "torch.Tensor | None"]
@@ -146,7 +147,6 @@ class Twin(nn.Module):
 
     def to_onnx(self):
         """A copy of the source model carrying the current parameter values."""
-        from .export import twin_to_onnx
         return twin_to_onnx(self)
 
     def extra_repr(self) -> str:

@@ -1,4 +1,5 @@
-"""The op table: ONNX op type -> builder of a torch function, filled by the ops_* modules.
+"""The op table: ONNX op type -> builder of a torch function, filled by the ops_* modules
+(op_table.py imports them all).
 
 A builder is called once per node at build time with the node's parsed attributes, the
 model's opset and the number of inputs/outputs, and returns `run(*inputs)` giving one
@@ -43,7 +44,3 @@ def simple(name: str, fn: Callable) -> None:
     """Register an op whose function takes no attributes."""
     OPS[name] = lambda ctx: fn
 
-
-def load_all() -> dict[str, Callable]:
-    from . import ops_elementwise, ops_nn, ops_norm, ops_reduce, ops_resize, ops_shape  # noqa: F401
-    return OPS

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from onnx import TensorProto, helper
 
+from .errors import OpVariantUnsupported
+
 TORCH_DTYPE = {
     TensorProto.FLOAT: torch.float32, TensorProto.DOUBLE: torch.float64,
     TensorProto.FLOAT16: torch.float16, TensorProto.BFLOAT16: torch.bfloat16,
@@ -15,7 +17,6 @@ TORCH_DTYPE = {
 
 
 def torch_dtype(onnx_type: int) -> torch.dtype:
-    from .errors import OpVariantUnsupported
     if onnx_type not in TORCH_DTYPE:
         raise OpVariantUnsupported(f"data type {helper.tensor_dtype_to_string(onnx_type)}")
     return TORCH_DTYPE[onnx_type]

@@ -8,7 +8,7 @@ from halp_graph.errors import TargetError
 from halp_graph.graph import analyze
 from halp_graph.latency import build_lut, get_target
 from halp_graph.latency.backends.analytic import AnalyticBackend
-from halp_graph.latency.profiles import PROFILES, get_profile
+from halp_graph.latency.device_profiles import PROFILES, get_profile
 from halp_graph.latency.subgraph import layer_specs
 from halp_graph.models.builder import GraphBuilder
 

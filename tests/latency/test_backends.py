@@ -11,13 +11,13 @@ import pytest
 
 from halp_graph.errors import BackendUnavailable
 from halp_graph.graph import analyze, from_proto
-from halp_graph.latency import build_lut, get_target, measure_interleaved, measure_model
+from halp_graph.latency import get_target, measure_interleaved, measure_model
 from halp_graph.latency.backends import EstimateWarning, availability, open_backend, unavailable_reason
-from halp_graph.latency.calibrate import CalibrationConfig
 from halp_graph.latency.sampler import QUICK_SAMPLING
 from halp_graph.latency.subgraph import layer_specs
 from halp_graph.latency.timing import QUICK, QUICK_MODEL
 from halp_graph.models import edge_cases as ec
+from halp_graph.pruning.lut_calibration import CalibrationConfig, build_calibrated_lut
 from halp_graph.testing import random_inputs, session
 
 
@@ -42,8 +42,9 @@ def test_onnxruntime_times_layers_and_models(tiny):
 
 def test_onnxruntime_builds_a_lut_that_covers_the_model(tiny):
     target = get_target("cpu")
-    lut = build_lut(tiny, target, sampling=QUICK_SAMPLING, timing=QUICK, model_timing=QUICK_MODEL,
-                    calibration=CalibrationConfig(plans=4, rounds=2, runs_per_round=1))
+    lut = build_calibrated_lut(tiny, target, sampling=QUICK_SAMPLING, timing=QUICK,
+                               model_timing=QUICK_MODEL,
+                               calibration=CalibrationConfig(plans=4, rounds=2, runs_per_round=1))
     groups = analyze(tiny)
     assert lut.covers(groups) and not lut.is_estimate
     cost = lut.cost_model(groups)

@@ -12,7 +12,7 @@ import pytest
 from conftest import prove_plan
 from halp_graph.graph import analyze, load_model
 from halp_graph.models import edge_cases as ec
-from halp_graph.passes import PruneChannelsPass, prune_channels
+from halp_graph.passes import PruneChannelsPass, as_ir_model, prune_channels
 from halp_graph.plan import PruningPlan
 from halp_graph.testing import random_plan
 
@@ -97,9 +97,10 @@ def test_external_data_stays_external(tmp_path):
 def test_pass_declares_itself_and_reports_no_change_for_an_empty_plan():
     model = ec.residual_add()
     p = PruneChannelsPass(PruningPlan({}))
-    assert p.in_place is False
-    result = p(model)
-    assert result.modified is False
+    assert p.in_place is False and p.changes_input is False
+    ir_model = as_ir_model(model)
+    result = p(ir_model)
+    assert result.modified is False and result.model is not ir_model
 
 
 def test_the_input_model_is_not_modified():

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 from halp_graph.graph import analyze, from_proto  # noqa: E402
 from halp_graph.models.random_nets import build_random_net  # noqa: E402
 from halp_graph.passes import prune_channels  # noqa: E402
-from halp_graph.passes.reconstruct import ReconstructPass  # noqa: E402
+from halp_graph.passes.reconstruct import ReconstructPass, reconstruct  # noqa: E402
 from halp_graph.plan import PruningPlan  # noqa: E402
 from halp_graph.runtime import session  # noqa: E402
 from halp_graph.samples import Samples  # noqa: E402
@@ -46,23 +46,23 @@ def test_reconstruction_lowers_layer_errors_on_random_nets(pieces, widths, seed)
         plan = PruningPlan({g.id: list(range(g.size // 2)) for g in groups.prunable()[:2]})
     pruned = prune_channels(dense, plan, groups)
     calib = Samples(_inputs(192, 10 + seed), None, "random")
-    result = ReconstructPass(dense, plan, calib, groups)(pruned)
-    layers = result.info["layers"]
+    refitted, info = reconstruct(dense, pruned, plan, calib, groups)
+    layers = info["layers"]
     assert layers, "no layer was refitted"
     for layer in layers:
         assert layer["error_after"] <= layer["error_before"] * (1 + 1e-9), layer
     assert sum(r["error_after"] for r in layers) < sum(r["error_before"] for r in layers)
-    onnx.checker.check_model(result.model.proto, full_check=True)
+    onnx.checker.check_model(refitted.proto, full_check=True)
     held_out = _inputs(64, 99)
-    assert _rel_error(result.model, dense, held_out) < _rel_error(pruned, dense, held_out)
+    assert _rel_error(refitted, dense, held_out) < _rel_error(pruned, dense, held_out)
 
 
 def test_a_plan_that_changes_nothing_is_left_alone():
     dense = from_proto(build_random_net(["residual"], [8]))
     groups = analyze(dense)
     calib = Samples(_inputs(32, 0), None, "random")
-    result = ReconstructPass(dense, PruningPlan({}), calib, groups)(dense)
-    assert not result.modified
+    refitted, _ = reconstruct(dense, dense, PruningPlan({}), calib, groups)
+    assert refitted is dense
 
 
 def test_unknown_steps_are_refused():

@@ -9,17 +9,18 @@ import sys
 
 import numpy as np
 import onnx
+import onnx_ir as ir
 import pytest
 
 import halp_graph
 from halp_graph.equivalence import assert_equivalent
 from halp_graph.errors import TargetError
 from halp_graph.graph import analyze, load_model
-from halp_graph.latency import QUICK_SAMPLING, build_lut, get_target
+from halp_graph.latency import QUICK_SAMPLING, get_target
 from halp_graph.models.builder import GraphBuilder
-from halp_graph.passes import LatencyPrunePass
 from halp_graph.plan import PruningPlan
-from halp_graph.pruning import REPORT_SCHEMA
+from halp_graph.pruning import REPORT_SCHEMA, LatencyPrunePass
+from halp_graph.pruning.lut_calibration import build_calibrated_lut
 
 
 def small_net(path, width=48, seed=0):
@@ -38,7 +39,7 @@ def small_net(path, width=48, seed=0):
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("prune")
     model = small_net(tmp / "net.onnx")
-    lut = build_lut(model, get_target("cpu"), sampling=QUICK_SAMPLING)
+    lut = build_calibrated_lut(model, get_target("cpu"), sampling=QUICK_SAMPLING)
     lut_path = str(tmp / "net.lut.json")
     lut.save(lut_path)
     return tmp, model, lut_path
@@ -102,10 +103,17 @@ def test_greedy_reference_also_runs(setup):
 
 def test_pass_for_pass_managers(setup):
     _, model, lut = setup
-    result = LatencyPrunePass("cpu", 0.7, lut=lut, max_rounds=1)(load_model(model))
-    assert result.modified and result.info["report"]["schema"] == REPORT_SCHEMA
-    with pytest.raises(TargetError, match="budget must be in"):
-        LatencyPrunePass("cpu", 1.5)(load_model(model))
+    dense = ir.load(model)
+    result = ir.passes.PassManager([LatencyPrunePass("cpu", 0.7, lut=lut, max_rounds=1)])(dense)
+    assert result.modified and isinstance(result.model, ir.Model) and result.model is not dense
+    slim = ir.to_proto(result.model)
+    assert sum(t.ByteSize() for t in slim.graph.initializer) < \
+        sum(t.ByteSize() for t in load_model(model).proto.graph.initializer)
+    onnx.checker.check_model(slim, full_check=True)
+    with pytest.raises(ir.passes.PreconditionError) as refused:
+        LatencyPrunePass("cpu", 1.5)(dense)
+    assert isinstance(refused.value.__cause__, TargetError)
+    assert "budget must be in" in str(refused.value.__cause__)
 
 
 @pytest.mark.parametrize("args,code,message", [
@@ -164,7 +172,7 @@ def test_existing_output_is_refused_before_any_work(setup):
 def test_lut_cache_is_built_once_and_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("HALP_GRAPH_CACHE", str(tmp_path / "cache"))
     import halp_graph.pruning.lut_source as source
-    monkeypatch.setattr(source, "build_lut", _quick(source.build_lut))
+    monkeypatch.setattr(source, "build_calibrated_lut", _quick(source.build_calibrated_lut))
     model = small_net(tmp_path / "n.onnx", width=16)
     first = halp_graph.prune(model, "cpu", 0.8, max_rounds=1)
     second = halp_graph.prune(model, "cpu", 0.8, max_rounds=1)

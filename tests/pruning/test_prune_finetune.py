@@ -138,13 +138,13 @@ def test_without_a_twin_training_is_skipped_with_the_reason(calib, monkeypatch):
 
 
 def test_without_a_twin_the_schedule_keeps_the_one_shot_result(calib, monkeypatch):
-    from halp_graph.pruning import finetune as module
+    from halp_graph.pruning import progressive as module
     from halp_graph.saliency.loss_aware import LossAwareUnavailable
 
     def no_twin(*args):
         raise LossAwareUnavailable("no torch twin of the model: op 'Foo' is not supported")
 
-    monkeypatch.setattr(module, "checked_twins", no_twin)
+    monkeypatch.setattr(module, "checked_twins", no_twin)  # where the schedule looks it up
     result = halp_graph.prune(MODEL, "xavier", 0.6, calib=calib, finetune=1, schedule=2)
     assert "op 'Foo'" in result.report["schedule"]["skipped"]
     assert result.model is not None and result.report["reconstruction"] is not None

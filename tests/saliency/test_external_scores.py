@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from halp_graph.errors import TargetError
+from halp_graph.errors import DataError
 from halp_graph.graph import analyze
 from halp_graph.models import edge_cases as ec
 from halp_graph.saliency import check_scores, load_scores
@@ -22,15 +22,15 @@ def test_check_scores_fills_missing_groups_and_refuses_bad_ones():
     assert set(scores) == {g.id for g in prunable}
     assert np.all(scores[prunable[1].id] == 1.0)
     g = prunable[0]
-    with pytest.raises(TargetError, match="unknown group 'g99'"):
+    with pytest.raises(DataError, match="unknown group 'g99'"):
         check_scores(groups, {"g99": [1.0]})
-    with pytest.raises(TargetError, match=f"has 2 scores, the group has {g.size} channels"):
+    with pytest.raises(DataError, match=f"has 2 scores, the group has {g.size} channels"):
         check_scores(groups, {g.id: [1.0, 2.0]})
-    with pytest.raises(TargetError, match="negative"):
+    with pytest.raises(DataError, match="negative"):
         check_scores(groups, {g.id: -np.ones(g.size)})
-    with pytest.raises(TargetError, match="NaN"):
+    with pytest.raises(DataError, match="NaN"):
         check_scores(groups, {g.id: np.full(g.size, np.nan)})
-    with pytest.raises(TargetError, match="not an array of numbers"):
+    with pytest.raises(DataError, match="not an array of numbers"):
         check_scores(groups, {g.id: ["a"] * g.size})
 
 
@@ -40,9 +40,9 @@ def test_load_scores_from_npz_and_json(tmp_path):
     (tmp_path / "s.json").write_text(json.dumps({"g2": [1, 2, 3]}))
     assert load_scores(tmp_path / "s.json")["g2"].tolist() == [1.0, 2.0, 3.0]
     (tmp_path / "bad.json").write_text("[1, 2]")
-    with pytest.raises(TargetError, match="expected a JSON object"):
+    with pytest.raises(DataError, match="expected a JSON object"):
         load_scores(tmp_path / "bad.json")
-    with pytest.raises(TargetError, match="no such saliency file"):
+    with pytest.raises(DataError, match="no such saliency file"):
         load_scores(tmp_path / "nope.npz")
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import prove_plan
 from halp_graph.cost_model import MacsCostModel, predict
-from halp_graph.errors import TargetError
+from halp_graph.errors import DataError, TargetError
 from halp_graph.graph import analyze
 from halp_graph.models import edge_cases as ec
 from halp_graph.models.random_nets import build_random_net
@@ -131,7 +131,7 @@ def test_bad_arguments_are_one_clear_error():
         solve(groups, cost_model, scores, 1.0, method="annealing")
     with pytest.raises(TargetError, match="finite"):
         solve(groups, cost_model, scores, float("nan"))
-    with pytest.raises(TargetError, match="has 3 scores"):
+    with pytest.raises(DataError, match="has 3 scores"):
         solve(groups, cost_model, {"g1": [1.0, 2.0, 3.0]}, 1.0)
 
 

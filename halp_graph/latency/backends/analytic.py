@@ -15,13 +15,15 @@ flagged as an estimate.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
-from ... import __version__
 from ...errors import TargetError
+from ...graph import analyze
 from ...graph.capture_onnx import LoadedModel
-from ..profiles import ALIGN, BYTES, PROFILE_VERSION, TILE_K, DeviceProfile, get_profile
-from ..subgraph import LayerSpec
+from ...version import __version__
+from ..device_profiles import ALIGN, BYTES, PROFILE_VERSION, TILE_K, DeviceProfile, get_profile
+from ..subgraph import LayerSpec, assign_tails, layer_specs
 from ..timing import MODEL, Timing, TimingConfig
 from .base import Backend
 
@@ -54,7 +56,6 @@ class AnalyticBackend(Backend):
                 "threads": None, "precision": self.target.precision}
 
     def sampling(self, config):
-        import dataclasses
         return dataclasses.replace(config, probe_points=max(config.probe_points, 160),
                                    initial_levels=9, max_levels=48, refine_tol=0.01)
 
@@ -107,8 +108,6 @@ class AnalyticBackend(Backend):
     def time_model(self, model: LoadedModel, config: TimingConfig = MODEL) -> Timing:
         """Sum of every layer's estimate plus, for every other op, a launch and the
         memory traffic of its output."""
-        from ...graph import analyze
-        from ..subgraph import assign_tails, layer_specs
         groups = analyze(model)
         specs = layer_specs(groups, batch=self.target.batch)
         total = sum(self.estimate_ms(s, s.full_in, s.full_out) for s in specs.values())

@@ -17,12 +17,20 @@ calling thread's CPU clock (timing.py), which a busy machine does not inflate.
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper
 
 from ...graph.capture_onnx import LoadedModel
+from ...onnx_io import save_model
+from ...runtime import random_inputs
 from ..subgraph import LayerSpec
 from ..timing import DEFAULT, MODEL, Timing, TimingConfig, clocked, measure
-from .base import Backend, cpu_model, missing_module
+from .base import Backend, cpu_model
 from .ort_profile import (context_from_profile, kernel_times, layout_ms, profile_nodes,
                           profiler_inflation)
 
@@ -33,10 +41,6 @@ class OrtBackend(Backend):
 
     @classmethod
     def unavailable_reason(cls, target) -> str | None:
-        reason = missing_module("onnxruntime")
-        if reason:
-            return reason
-        import onnxruntime as ort
         if target.provider not in ort.get_available_providers():
             return (f"ONNX Runtime {ort.__version__} here has no {target.provider} "
                     f"(available: {', '.join(ort.get_available_providers())})")
@@ -44,7 +48,6 @@ class OrtBackend(Backend):
 
     def __init__(self, target):
         super().__init__(target)
-        import onnxruntime as ort
         self._ort = ort
         self._overhead: float | None = None
         self._inflation: float | None = None
@@ -91,7 +94,6 @@ class OrtBackend(Backend):
         """What the profiler adds to each kernel's time, measured once on a chain of 16
         small element-wise kernels timed with and without it."""
         if self._inflation is None:
-            from onnx import TensorProto, helper
             n, shape = 16, [1, 16384]
             nodes = [helper.make_node("Neg", [f"t{i}" if i else "x"], [f"t{i + 1}" if i < n - 1 else "y"])
                      for i in range(n)]
@@ -110,7 +112,6 @@ class OrtBackend(Backend):
     def run_overhead_ms(self) -> float:
         """The cost of a session run that computes nothing (an Identity on one float)."""
         if self._overhead is None:
-            from onnx import TensorProto, helper
             graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "empty",
                                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
                                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
@@ -133,13 +134,6 @@ class OrtBackend(Backend):
         tables do not see. Empty off the CPU provider and for models over 2 GB."""
         if not self.on_cpu or model.has_external_data or model.proto.ByteSize() >= 2**31 - 1:
             return {}
-        import os
-        import tempfile
-
-        import onnx
-
-        from ...runtime import random_inputs
-
         feeds = random_inputs(model, batch=self.target.batch, seed=0)
         with tempfile.TemporaryDirectory(prefix="halp_ort_context_") as tmp:
             optimized = os.path.join(tmp, "optimized.onnx")
@@ -157,12 +151,6 @@ class OrtBackend(Backend):
         return clocked(self._bound_run(sess, feeds), self.target.timing_clock)
 
     def _model_session(self, model: LoadedModel):
-        import os
-        import tempfile
-
-        from ...onnx_io import save_model
-        from ...runtime import random_inputs
-
         feeds = random_inputs(model, batch=self.target.batch, seed=0)
         if model.has_external_data or model.proto.ByteSize() >= 2**31 - 1:
             with tempfile.TemporaryDirectory() as tmp:

@@ -11,8 +11,12 @@ a GPU; it is written to the documented torch.cuda API and unverified here.
 from __future__ import annotations
 
 from ...graph.capture_onnx import LoadedModel
+from ...onnx_io import materialize
+from ...runtime import random_inputs
+from ..device_profiles import get_profile
 from ..subgraph import LayerSpec
 from ..timing import DEFAULT, MODEL, Timing, TimingConfig, clocked, measure
+from ..torch_runner import TorchGraph
 from .base import Backend, cpu_model, missing_module
 
 
@@ -25,7 +29,7 @@ class TorchBackend(Backend):
         reason = missing_module("torch", extra="torch")
         if reason:
             return reason
-        import torch
+        import torch  # lazy: torch is optional (missing_module said it imports)
         if target.precision not in cls.precisions:
             return f"the torch backend has no {target.precision} path (use tensorrt for int8)"
         if target.device.startswith("cuda"):
@@ -33,7 +37,6 @@ class TorchBackend(Backend):
                 return (f"torch {torch.__version__} sees no CUDA device"
                         + (" (this is a CPU-only build)" if torch.version.cuda is None else ""))
             if target.profile:
-                from ..profiles import get_profile
                 name = torch.cuda.get_device_name(0)
                 profile = get_profile(target.profile)
                 if not profile.matches(name):
@@ -44,7 +47,7 @@ class TorchBackend(Backend):
 
     def __init__(self, target):
         super().__init__(target)
-        import torch
+        import torch  # lazy: torch is optional
         self.torch = torch
         self.cuda = target.device.startswith("cuda")
         if self.cuda:
@@ -68,7 +71,6 @@ class TorchBackend(Backend):
                 "precision": self.target.precision}
 
     def _graph(self, model_proto, arrays):
-        from ..torch_runner import TorchGraph
         graph = TorchGraph(model_proto, self.target.device, self.target.precision)
         return graph, graph.feeds(arrays)
 
@@ -99,8 +101,6 @@ class TorchBackend(Backend):
         return measure(self.runner(model), self.timing(config))
 
     def runner(self, model: LoadedModel):
-        from ...onnx_io import materialize
-        from ...runtime import random_inputs
         graph, feeds = self._graph(materialize(model), random_inputs(model, batch=self.target.batch))
         return clocked(self._run_once(graph, feeds), self.target.timing_clock)
 

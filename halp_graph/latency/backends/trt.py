@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from ...errors import BackendUnavailable
 from ...graph.capture_onnx import LoadedModel
+from ...onnx_io import materialize
+from ...runtime import random_inputs
+from ..device_profiles import get_profile
 from ..subgraph import LayerSpec
 from ..timing import DEFAULT, MODEL, Timing, TimingConfig, clocked, measure
 from .base import Backend, missing_module
@@ -36,13 +39,12 @@ class TensorRTBackend(Backend):
         reason = missing_module("torch", extra="torch")
         if reason:
             return f"the TensorRT backend allocates device buffers with torch: {reason}"
-        import torch
+        import torch  # lazy: torch is optional (missing_module said it imports)
         if not torch.cuda.is_available():
             return "TensorRT is installed but torch sees no CUDA device"
         if target.precision not in cls.precisions:
             return f"the TensorRT backend has no {target.precision} mode"
         if target.profile:
-            from ..profiles import get_profile
             name = torch.cuda.get_device_name(0)
             profile = get_profile(target.profile)
             if not profile.matches(name):
@@ -51,6 +53,7 @@ class TensorRTBackend(Backend):
 
     def __init__(self, target):
         super().__init__(target)
+        # lazy: tensorrt and torch are optional
         import tensorrt as trt
         import torch
         self.trt, self.torch = trt, torch
@@ -144,8 +147,6 @@ class TensorRTBackend(Backend):
         return measure(self.runner(model), self.timing(config))
 
     def runner(self, model: LoadedModel):
-        from ...onnx_io import materialize
-        from ...runtime import random_inputs
         proto = materialize(model)
         engine = self.build_engine(proto.SerializeToString())
         return clocked(self._run_once(engine, random_inputs(model, batch=self.target.batch)), "wall")

@@ -8,7 +8,7 @@ import json
 import networkx as nx
 
 from halp_graph.graph import analyze
-from halp_graph.graph.export import dependency_graph, render
+from halp_graph.graph.group_formats import dependency_graph, render
 from halp_graph.models import edge_cases as ec
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..errors import SettingsError
+from ..errors import CaptureError, SettingsError
 from ..graph import analyze
 from ..graph.capture_onnx import LoadedModel
 from ..graph.groups import Group, GroupSet, Layer
@@ -34,8 +34,6 @@ class ShapedModel:
 def shaped_models(model: LoadedModel, profiles: list[ShapeProfile], reference: GroupSet) -> list[ShapedModel]:
     """The model fixed to every profile, each with groups that must match `reference` (the
     groups the plan is made for): same ids, sizes and layers."""
-    from ..errors import CaptureError
-
     out = []
     for profile in profiles:
         fixed = fix_input_shapes(model, profile.shapes)
@@ -110,8 +108,6 @@ def shaped_input(loaded: LoadedModel, input_shapes, fix_shapes: bool) -> tuple[L
 def same_groups(dynamic: GroupSet, shaped: GroupSet) -> GroupSet:
     """The groups of the model as it will be rewritten (dynamic axes kept), which must be
     those found at the given shape."""
-    from ..errors import CaptureError
-
     if [(g.id, g.size, g.prunable) for g in dynamic] != [(g.id, g.size, g.prunable) for g in shaped]:
         frozen = [g.id for g in dynamic if g.id in {h.id for h in shaped.prunable()} and not g.prunable]
         raise CaptureError("the model's channel groups differ between its dynamic axes and the given "

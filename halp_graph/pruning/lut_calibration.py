@@ -11,7 +11,7 @@ for random plans, mostly too slow).
 So after the layers are timed, `calibrate` times a few pruned copies of the model (16,
 or fewer past a minute of timing for a slow model), interleaved with the dense model as
 the fidelity benchmark does, and fits the weights
-of the cost model's components (cost.COMPONENTS: layer surfaces, boundary conversions,
+of the cost model's components (latency.cost.COMPONENTS: layer surfaces, boundary conversions,
 weight megabytes, context costs) to the savings measured:
 
     measured saving ~= sum over layers of  w . (components at full - components kept)
@@ -24,16 +24,28 @@ edges). The plans come from their own random generator (`CalibrationConfig.seed`
 they are independent of any plan a benchmark draws. The fit and its in-sample errors
 before and after are stored in the LUT's record for the model and applied by
 LutCostModel (`cost_model(groups, calibrated=False)` gives the face value).
+
+Calibrating needs the rewrite and plans, stages above the latency tables, so it lives
+here and reaches the LUT build as a hook: `build_calibrated_lut` is
+`halp_graph.latency.build_lut` with `calibrate=calibrator(config)`.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import lsq_linear
 
-from .cost import COMPONENTS, FACE_VALUE
+from ..cost_model import all_counts
+from ..latency import LatencyLUT, build_lut
+from ..latency.build import Calibrator
+from ..latency.cost import COMPONENTS, FACE_VALUE
+from ..latency.whole_model import measure_interleaved
+from ..passes import prune_channels
+from ..solver import make_plan
 
 BOUNDS = ((0.5, 2.0), (0.0, 3.0), (0.0, np.inf), (0.0, 5.0))  # per component weight
 
@@ -56,7 +68,6 @@ class CalibrationConfig:
 def calibration_counts(groups, cost, config: CalibrationConfig = CalibrationConfig()) -> list[dict[str, int]]:
     """Kept counts for `config.plans` plans: even ones draw uniformly among each touched
     group's admissible counts, odd ones among the counts the cost model proposes."""
-    from ..cost_model import all_counts
     rng = np.random.default_rng(config.seed)
     plans = []
     for i in range(config.plans):
@@ -88,7 +99,6 @@ def fit_weights(features: np.ndarray, dense: float, measured: np.ndarray,
     """Component weights minimising the relative error of dense - features @ w against
     `measured` (one row per plan), with a ridge towards FACE_VALUE worth `prior` plans
     and the weights kept within BOUNDS."""
-    from scipy.optimize import lsq_linear
     features = np.asarray(features, dtype=float)
     measured = np.asarray(measured, dtype=float)
     a = features / measured[:, None]
@@ -107,10 +117,6 @@ def calibrate(lut, model, groups, backend, target,
     """Time pruned copies of `model` against it on `backend` and fit the component
     weights of its LUT cost model (see the module docstring). Returns the calibration
     record (None where the backend cannot run models one by one)."""
-    from ..passes import prune_channels
-    from ..solver import make_plan
-    from .measure import measure_interleaved
-
     cost = lut.cost_model(groups, calibrated=False)
     dense = cost.dense_cost()
     rng = np.random.default_rng(config.seed + 1)
@@ -138,3 +144,17 @@ def calibrate(lut, model, groups, backend, target,
             "plans": len(measured), "config": config.to_json(),
             "error_face_value": {"median": round(float(np.median(face)), 4), "max": round(float(face.max()), 4)},
             "error_fitted": {"median": round(float(np.median(after)), 4), "max": round(float(after.max()), 4)}}
+
+
+def calibrator(config: CalibrationConfig = CalibrationConfig()) -> Calibrator:
+    """The `calibrate` hook of `halp_graph.latency.build_lut` that runs `calibrate` with
+    `config`."""
+    return functools.partial(calibrate, config=config)
+
+
+def build_calibrated_lut(model, target, *, calibration: CalibrationConfig | None = CalibrationConfig(),
+                         **options) -> LatencyLUT:
+    """`halp_graph.latency.build_lut(model, target, **options)`, its cost components then
+    calibrated on pruned copies of the model (`calibration=None` skips that)."""
+    hook = calibrator(calibration) if calibration is not None else None
+    return build_lut(model, target, calibrate=hook, **options)

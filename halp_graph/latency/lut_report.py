@@ -84,9 +84,9 @@ def select_entries(lut: LatencyLUT, names: list[str]) -> list[LutEntry]:
 
 
 def plot_entries(lut: LatencyLUT, entries: list[LutEntry], path: str) -> None:
-    import matplotlib
+    import matplotlib  # lazy: matplotlib is optional (the bench extra); only --plot needs it
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: after choosing the Agg backend
 
     fig, axes = plt.subplots(len(entries), 2, figsize=(11, 3.4 * len(entries)), squeeze=False)
     for row, entry in zip(axes, entries):

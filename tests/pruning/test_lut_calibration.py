@@ -8,14 +8,13 @@ import pytest
 from halp_graph.cost_model import predict
 from halp_graph.graph import analyze, from_proto
 from halp_graph.latency import LatencyLUT, build_lut, get_target
-from halp_graph.latency.calibrate import (BOUNDS, CalibrationConfig, calibration_counts,
-                                          fit_weights, savings_features)
 from halp_graph.latency.cost import COMPONENTS, FACE_VALUE
 from halp_graph.latency.sampler import SamplingConfig
 from halp_graph.models.builder import GraphBuilder
+from halp_graph.pruning.lut_calibration import (BOUNDS, CalibrationConfig, build_calibrated_lut,
+                                                calibration_counts, fit_weights, savings_features)
 from halp_graph.testing import random_plan
-
-from .fake_backend import FakeBackend
+from latency.fake_backend import FakeBackend  # tests/latency: the deterministic backend
 
 QUICK_CALIBRATION = CalibrationConfig(plans=8, rounds=1, runs_per_round=1)
 
@@ -65,7 +64,7 @@ def test_fit_stays_within_physical_bounds():
 def test_calibration_plans_are_their_own_and_valid():
     model = from_proto(two_reader_net())
     groups = analyze(model)
-    lut = build_lut(model, get_target("cpu"), backend=FakeBackend(dense_ms=2.0), calibration=None)
+    lut = build_lut(model, get_target("cpu"), backend=FakeBackend(dense_ms=2.0))  # not calibrated
     cost = lut.cost_model(groups)
     plans = calibration_counts(groups, cost, QUICK_CALIBRATION)
     assert len(plans) == QUICK_CALIBRATION.plans
@@ -84,8 +83,8 @@ def calibrated():
     model = from_proto(two_reader_net())
     target = get_target("cpu")
     backend = FakeBackend(target, in_context=1.3, fixed_ms=0.5)
-    lut = build_lut(model, target, sampling=SamplingConfig(validation_points=0), backend=backend,
-                    calibration=QUICK_CALIBRATION)
+    lut = build_calibrated_lut(model, target, sampling=SamplingConfig(validation_points=0),
+                               backend=backend, calibration=QUICK_CALIBRATION)
     return model, analyze(model), lut, backend
 
 
@@ -122,8 +121,8 @@ def test_calibration_learns_what_layers_cost_in_context(calibrated):
 
 def test_calibration_is_skipped_where_models_cannot_be_run_one_by_one():
     model = from_proto(two_reader_net())
-    lut = build_lut(model, get_target("cpu"), backend=FakeBackend(dense_ms=2.0),
-                    calibration=QUICK_CALIBRATION)
+    lut = build_calibrated_lut(model, get_target("cpu"), backend=FakeBackend(dense_ms=2.0),
+                               calibration=QUICK_CALIBRATION)
     groups = analyze(model)
     assert lut.record_for(groups).calibration is None
     assert lut.cost_model(groups).weights == FACE_VALUE
@@ -191,5 +190,5 @@ def test_savings_features_are_zero_for_the_dense_plan(calibrated):
 def test_calibration_stops_when_its_time_is_spent():
     model = from_proto(two_reader_net())
     config = CalibrationConfig(plans=8, rounds=1, runs_per_round=1, max_seconds=0.0, min_plans=3)
-    lut = build_lut(model, get_target("cpu"), backend=FakeBackend(in_context=1.2), calibration=config)
+    lut = build_calibrated_lut(model, get_target("cpu"), backend=FakeBackend(in_context=1.2), calibration=config)
     assert lut.record_for(analyze(model)).calibration["plans"] == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..cost_model import MacsCostModel, predict
+from ..fidelity import describe
 from ..graph.groups import GroupSet
 from .closed_loop import status_of
 
@@ -12,8 +13,13 @@ REPORT_SCHEMA = "halp_graph.report/1"
 
 
 def parameter_count(proto) -> int:
-    return int(sum(np.prod(t.dims) if len(t.dims) else 1 for t in proto.graph.initializer
-                   if t.data_type in (1, 10, 11, 16)))  # float tensors: weights, not shapes
+    """Float elements in initializers and Constant nodes (exporters such as paddle2onnx
+    hold weights in Constant nodes); integer tensors are shapes and indices, not weights."""
+    tensors = list(proto.graph.initializer)
+    tensors += [a.t for node in proto.graph.node if node.op_type == "Constant"
+                for a in node.attribute if a.name == "value"]
+    return int(sum(np.prod(t.dims) if len(t.dims) else 1 for t in tensors
+                   if t.data_type in (1, 10, 11, 16)))
 
 
 NO_DATA = ("not measured: no data was given (--calib/--eval); one-shot pruning of a trained "
@@ -25,11 +31,14 @@ def build_report(*, model_path, target, goal, relative, groups: GroupSet, chosen
                  data: dict | None = None, fidelity: dict | None = None, reconstruction: dict | None = None,
                  empty_costs: dict | None = None, search: dict | None = None,
                  agreement_check: dict | None = None, finetune: dict | None = None,
-                 schedule: dict | None = None, profiles=None) -> dict:
+                 schedule: dict | None = None, profiles=None, macs_groups: GroupSet | None = None) -> dict:
+    """macs_groups: the groups captured at the first input shape, where MACs are known
+    (a model with symbolic spatial axes has none as shipped); default `groups`."""
     kept = {g.id: int(chosen.counts.get(g.id, g.size)) for g in groups}
-    macs = MacsCostModel(groups)
+    macs_groups = macs_groups or groups
+    macs = MacsCostModel(macs_groups)
     dense_macs = macs.dense_cost()
-    pruned_macs = predict(macs, groups, kept)
+    pruned_macs = predict(macs, macs_groups, kept)
     return {
         "schema": REPORT_SCHEMA,
         "model": model_path,
@@ -113,8 +122,6 @@ def summary(report: dict) -> str:
 
 
 def fidelity_rows(report: dict) -> list[tuple[str, str]]:
-    from ..fidelity import describe
-
     fidelity = report.get("fidelity")
     if not fidelity:
         return [("accuracy", NO_DATA)]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import TargetError
+
 PROFILE_VERSION = 1
 
 # Tensor-core tile depth (K per main-loop step) and channel alignment by precision.
@@ -84,7 +86,6 @@ PROFILES: dict[str, DeviceProfile] = {p.name: p for p in [
 
 
 def get_profile(name: str) -> DeviceProfile:
-    from ..errors import TargetError
     profile = PROFILES.get(name)
     if profile is None:
         raise TargetError(f"unknown device profile {name!r} (known: {', '.join(PROFILES)})")
