@@ -28,8 +28,10 @@ with the reason and skipped. For the others:
   that shape with its own groups, at that one shape.
 - with --prune (off by default: it builds latency tables, minutes per model),
   halp_graph.prune(path, "cpu", 0.6, input_shapes=[first shape]): measured latency ratio,
-  rounds, status; when it refuses because the groups differ, it is rerun with
-  fix_shapes=True and the note says so.
+  rounds, status, and whether the written model runs at the first and at the second
+  shape with outputs that still depend on the input ("ok"; "constant" would be a model
+  cut off from its input); when it refuses because the groups differ, it is rerun with
+  fix_shapes=True (the model is then written at the first shape only) and the note says so.
 
 Every exception is kept with its stage, class and first line. Torch/ORT run on 1 thread.
 
@@ -225,7 +227,19 @@ def check_plans(entry: Entry, model, groups, shapes: list[dict], failures: list,
             "passed": statuses == ["eq"] * len(SEEDS) and all(c == "pass" for c in checker)}
 
 
-def run_prune(entry: Entry, path: str, first: dict, failures: list) -> dict:
+def runs_at(model, entry: Entry, shape: dict) -> str:
+    """Whether the written model runs at `shape` in ONNX Runtime with outputs that depend
+    on the input (two random feeds give different outputs): "ok", "constant" or the error."""
+    try:
+        sess = session(model)
+        a, b = (sess.run(None, feeds_for(model, shape, seed=seed)) for seed in (0, 1))
+    except Exception as exc:  # noqa: BLE001
+        return f"ERR {cause(exc)[:80]}"
+    varies = any(np.asarray(x).shape != np.asarray(y).shape or not np.allclose(x, y) for x, y in zip(a, b))
+    return "ok" if varies else "constant"
+
+
+def run_prune(entry: Entry, path: str, first: dict, second: dict | None, failures: list) -> dict:
     import halp_graph
     from halp_graph.errors import CaptureError
 
@@ -245,9 +259,13 @@ def run_prune(entry: Entry, path: str, first: dict, failures: list) -> dict:
         return {"prune": f"ERR {type(exc).__name__}"}
     report = result.report
     achieved = report["latency"]["achieved"]
+    written = result.model.proto if result.model is not None else None
+    other = ("-" if written is None or second is None or note
+             else runs_at(written, entry, second))  # a model written with fix_shapes has one shape
     return {"prune": report["status"], "ratio": f"{achieved:.3f}" if achieved is not None else "-",
             "rounds": len(report["rounds"]), "prune s": round(time.perf_counter() - t, 1),
-            "prune note": note}
+            "at first shape": runs_at(written, entry, first) if written is not None else "-",
+            "at second shape": other, "prune note": note}
 
 
 # ---------------------------------------------------------------------------- one model
@@ -300,7 +318,7 @@ def run_entry(entry: Entry, do_prune: bool, failures: list) -> tuple[list[dict],
                      "prunable": len(fgroups.prunable()), "shapes": shape_label(first),
                      **check_plans(entry, fixed, fgroups, [first], failures, "fixed")})
     if do_prune:
-        rows[0].update(run_prune(entry, path, first, failures))
+        rows[0].update(run_prune(entry, path, first, second, failures))
         notes += [rows[0].pop("prune note")] if rows[0].get("prune note") else []
     for row in rows:
         row["notes"] = "; ".join((notes if row is rows[0] else []) + row.pop("plan notes"))
@@ -338,7 +356,7 @@ def main() -> None:
     cols = ["model", "variant", "groups", "prunable", "dense MMAC", "touched", "reducible", "shapes",
             "equivalence", "err/tol", "min scale", "smallest output", "checker", "notes"]
     if args.prune:
-        cols[-1:-1] = ["prune", "ratio", "rounds"]
+        cols[-1:-1] = ["prune", "ratio", "rounds", "at first shape", "at second shape"]
     passed = sum(r["passed"] for r in rows)
     print(table(rows, cols, f"{passed} of {len(rows)} rows pass: all {len(SEEDS)} random plans equivalent "
                             f"(not vacuous) at every shape, and onnx.checker (equivalence per plan, seeds "
