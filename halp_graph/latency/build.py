@@ -29,6 +29,7 @@ from .domains import layer_domains
 from .lut import LatencyLUT, LutEntry, ModelRecord, model_digest, now_iso
 from .progress import Progress
 from .sampler import LayerSampler, SamplingConfig
+from .staircase import AxisStructure
 from .subgraph import LayerSpec, layer_specs
 from .subgraph import digest as signature_digest
 from .targets import Target
@@ -69,7 +70,7 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
     plan = _plan_entries(groups, specs, sampling.probe_points)
     bar = Progress(len(plan), "lut") if progress is True else None
     cache: dict[tuple[str, int, int], tuple[float, float]] = _seed_cache(lut)
-    structures: dict = {}
+    structures = load_structures(lut)
     layouts: dict[tuple[str, int, int], float] = {}
     timed = 0
 
@@ -106,6 +107,7 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
             bar.update(done + 1, f"{timed} timings  {spec.describe()[:40]}")
         elif callable(progress):
             progress(done + 1, len(plan), spec)
+    lut.meta["structures"] = dump_structures(structures)
     dense = backend.time_model(loaded, model_timing)
     digest = model_digest(groups)
     record = ModelRecord(name or _model_name(loaded), dense,
@@ -126,6 +128,20 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
                   f"dense {dense.median_ms:.3f} ms{note}, {time.monotonic() - started:.0f} s")
     backend.close()
     return lut
+
+
+def load_structures(lut: LatencyLUT) -> dict:
+    """The step structures an earlier build on this backend detected, by (family, axis,
+    context): a new model or input shape then checks them on two points instead of probing."""
+    out = {}
+    for item in lut.meta.get("structures", []):
+        out[(item["family"], item["axis"], item["context"])] = AxisStructure.from_json(item["structure"])
+    return out
+
+
+def dump_structures(structures: dict) -> list[dict]:
+    return [{"family": family, "axis": axis, "context": context, "structure": s.to_json()}
+            for (family, axis, context), s in sorted(structures.items())]
 
 
 def _layout_rate(spec: LayerSpec, layout_ms: float) -> float:

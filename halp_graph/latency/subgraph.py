@@ -176,7 +176,6 @@ class LayerSpec:
         Weights are random unless `params` gives the original weight/bias arrays (used to
         prove the cut computes what the model computes)."""
         self.check_pair(ci, co)
-        rng = np.random.default_rng(seed)
         inits, inputs, nodes = [], [], []
         inputs.append(helper.make_tensor_value_info("x", TensorProto.FLOAT, self.input.at(ci)))
         w_shape = self.weight_shape_at(ci, co)
@@ -184,12 +183,12 @@ class LayerSpec:
             weight = _slice_weight(params["weight"], w_shape)
         else:
             fan_in = int(np.prod(w_shape[1:])) if self.op_type == "Conv" else max(ci, 1)
-            weight = (rng.standard_normal(w_shape) / np.sqrt(max(fan_in, 1))).astype(np.float32)
+            weight = random_values(w_shape, seed) * np.float32(1 / np.sqrt(max(fan_in, 1)))
         inits.append(numpy_helper.from_array(weight, "W"))
         layer_inputs = ["x", "W"]
         if self.bias_name is not None:
             bias = (params["bias"][:co] if params and "bias" in params
-                    else 0.1 * rng.standard_normal(co)).astype(np.float32)
+                    else 0.1 * random_values((co,), seed + 2)).astype(np.float32)
             inits.append(numpy_helper.from_array(bias, "B"))
             layer_inputs.append("B")
         attrs = dict(self.attrs)
@@ -214,11 +213,30 @@ class LayerSpec:
 
     def feeds(self, ci: int, co: int, seed: int = 0) -> dict[str, np.ndarray]:
         """Random inputs for `to_onnx(ci, co)`: the layer input and any join operands."""
-        rng = np.random.default_rng(seed + 1)
-        feeds = {"x": rng.standard_normal(self.input.at(ci)).astype(np.float32)}
+        feeds = {"x": random_values(self.input.at(ci), seed + 1)}
         for i, ext in enumerate(self.externals):
-            feeds[f"e{i}"] = rng.standard_normal(ext.at(co)).astype(np.float32)
+            feeds[f"e{i}"] = random_values(ext.at(co), seed + 3 + i)
         return feeds
+
+
+POOL_LIMIT = 1 << 25  # float32 values kept per seed (128 MB at most)
+_pools: dict[int, np.ndarray] = {}
+
+
+def random_values(shape, seed: int) -> np.ndarray:
+    """Standard-normal float32 values of `shape`, read from one pool drawn per seed.
+
+    A layer's latency does not depend on its values, and drawing a large layer's weights
+    and input afresh for every timed pair took a fifth of a LUT build. Tensors beyond the
+    pool's limit are drawn as they come."""
+    n = int(np.prod(shape, dtype=np.int64))
+    pool = _pools.get(seed)
+    if pool is None or len(pool) < n:
+        if n > POOL_LIMIT:
+            return np.random.default_rng(seed).standard_normal(n, dtype=np.float32).reshape(shape)
+        pool = _pools[seed] = np.random.default_rng(seed).standard_normal(
+            max(n, 1 << 20, 0 if pool is None else 2 * len(pool)), dtype=np.float32)[:POOL_LIMIT]
+    return pool[:n].reshape(shape)
 
 
 # ---------------------------------------------------------------------- cutting

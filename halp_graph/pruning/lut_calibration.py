@@ -9,8 +9,9 @@ differs from model to model (on this machine's ORT CPU: 4 to 12% of the pruned l
 for random plans, mostly too slow).
 
 So after the layers are timed, `calibrate` times a few pruned copies of the model (16,
-or fewer past a minute of timing for a slow model), interleaved with the dense model as
-the fidelity benchmark does, and fits the weights
+or fewer past a minute of timing for a slow model, or, with `settle`, once more plans
+would not move the fit), interleaved with the dense model as the fidelity benchmark
+does, and fits the weights
 of the cost model's components (latency.cost.COMPONENTS: layer surfaces, boundary conversions,
 weight megabytes, context costs) to the savings measured:
 
@@ -60,6 +61,12 @@ class CalibrationConfig:
     seed: int = 20221122
     max_seconds: float = 60.0  # no further plan once this is spent, after min_plans
     min_plans: int = 6
+    # Stop once the fitted predictions of the plans so far are expected to move by less
+    # than `settle` (relative) with more plans, `patience` plans in a row. Off by default
+    # (0): at 0.005 it stopped mobilenet_v2 after 10 plans on a fit that then erred by 28%
+    # on random plans (docs/latency.md).
+    settle: float = 0.0
+    patience: int = 2
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -122,9 +129,14 @@ def calibrate(lut, model, groups, backend, target,
     rng = np.random.default_rng(config.seed + 1)
     rows, measured = [], []
     started = time.monotonic()
+    stopped, previous, calm = "all plans", None, 0
     for kept in calibration_counts(groups, cost, config):
         if len(rows) >= config.min_plans and time.monotonic() - started > config.max_seconds:
+            stopped = "time"
             break  # a slow model: fewer plans rather than a build without end
+        if calm >= config.patience:
+            stopped = "settled"
+            break
         scores = {g: rng.random(groups[g].size) for g in kept}
         plan = make_plan(groups, scores, kept)
         pruned = prune_channels(model, plan, groups)
@@ -136,12 +148,21 @@ def calibrate(lut, model, groups, backend, target,
             return None
         rows.append(savings_features(cost, groups, kept))
         measured.append(dense * pruned_t.median_ms / dense_t.median_ms)
+        if len(rows) >= config.min_plans - 1:
+            fitted = fit_weights(np.asarray(rows), dense, np.asarray(measured), config.prior)
+            if previous is not None:
+                a, b = (dense - np.asarray(rows) @ w for w in (previous, fitted))
+                # The prior's pull fades as 1/plans, so a plan that moves the fit by m
+                # leaves about m * plans still to come.
+                drift = len(rows) * float(np.max(np.abs(a - b) / np.asarray(measured)))
+                calm = calm + 1 if drift < config.settle and len(rows) >= config.min_plans else 0
+            previous = fitted
     rows, measured = np.asarray(rows), np.asarray(measured)
     weights = fit_weights(rows, dense, measured, config.prior)
     face = np.abs((dense - rows @ np.asarray(FACE_VALUE)) / measured - 1)
     after = np.abs((dense - rows @ weights) / measured - 1)
     return {"weights": [float(f"{w:.6g}") for w in weights], "components": list(COMPONENTS),
-            "plans": len(measured), "config": config.to_json(),
+            "plans": len(measured), "stopped": stopped, "config": config.to_json(),
             "error_face_value": {"median": round(float(np.median(face)), 4), "max": round(float(face.max()), 4)},
             "error_fitted": {"median": round(float(np.median(after)), 4), "max": round(float(after.max()), 4)}}
 

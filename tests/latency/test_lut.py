@@ -175,3 +175,39 @@ def test_cost_model_for_prefers_a_covering_lut_then_estimates(built, tmp_path):
     with pytest.warns(EstimateWarning, match="analytic"):
         estimate = cost_model_for(groups, get_target("orin"), [], model=model)
     assert estimate.lut.is_estimate and estimate.dense_cost() > 0
+
+
+def test_another_input_shape_reuses_the_detected_step_structures(built, tmp_path):
+    """The same net at another spatial size has new entries (other signatures), but its
+    kernel families' step structures come from the first build, saved in the LUT file:
+    it is checked, not probed again, so far fewer pairs are timed."""
+    model, groups, lut, backend = built
+    structures = lut.meta["structures"]
+    assert structures and {s["axis"] for s in structures} >= {"in", "out"}
+    saved = LatencyLUT.load(lut.save(tmp_path / "lut.json"))
+    assert saved.meta["structures"] == structures
+
+    b = GraphBuilder("wide", 17, 1)  # wide_net at 12x12
+    x = b.relu(b.conv(b.input("x", 3, (12, 12)), 64, hint="stem"))
+    for i in range(2):
+        y = b.relu(b.conv(x, 64, hint=f"a{i}"))
+        x = b.relu(b.add(b.conv(y, 64, hint=f"b{i}"), x))
+    b.output(b.gemm(b.flatten(b.gap(x)), 10))
+    other = from_proto(b.build())
+    target = get_target("cpu")
+    timed = {}
+    first_entries = set(saved.entries)
+    luts = {}
+    for label, existing in (("alone", None), ("shared", LatencyLUT.from_json(saved.to_json()))):
+        fresh = FakeBackend(target, dense_ms=2.0)
+        luts[label] = build_lut(other, target, sampling=SamplingConfig(validation_points=1),
+                                backend=fresh, existing=existing)
+        timed[label] = len(fresh.calls)
+    assert len(set(luts["alone"].entries) - first_entries) == 3  # the convs (the Gemm after GAP is shared)
+    assert timed["shared"] < 0.6 * timed["alone"], timed
+    # and the shared build prices as the one built alone (the structures are the same law)
+    alone, shared = luts["alone"], luts["shared"]
+    other_groups = analyze(other)
+    for group in other_groups.prunable():
+        assert alone.cost_model(other_groups).candidate_counts(group) == \
+            shared.cost_model(other_groups).candidate_counts(group)
