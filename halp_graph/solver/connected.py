@@ -58,6 +58,8 @@ def solve_connected(problem: Problem, solve_once: Callable[[Problem, float], Out
     details = dict(details, connectivity={"solves": solves, "cut_groups": sorted(seen)})
     if solves >= max_solves and status == "optimal":
         status, message = "feasible", message + "; connectivity branching capped"
+    if status != "optimal":
+        bound = None  # a branch's bound holds for that branch only
     return status, counts, bound, message + "; no plan may disconnect an output", details
 
 
@@ -71,5 +73,5 @@ def _forbid_until_connected(problem: Problem, solve_once, seen: set, time_limit:
         cut = None if outcome[0] == "infeasible" else problem.disconnecting(outcome[1])
         if cut is None or set(cut) <= forbidden:
             status = "feasible" if outcome[0] == "optimal" else outcome[0]
-            return (status,) + tuple(outcome[1:])
+            return (status, outcome[1], None) + tuple(outcome[3:])
         forbidden.update(cut)
