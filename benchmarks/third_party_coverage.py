@@ -227,7 +227,7 @@ def check_plans(entry: Entry, model, groups, shapes: list[dict], failures: list,
             "passed": statuses == ["eq"] * len(SEEDS) and all(c == "pass" for c in checker)}
 
 
-def runs_at(model, entry: Entry, shape: dict) -> str:
+def runs_at(model, shape: dict) -> str:
     """Whether the written model runs at `shape` in ONNX Runtime with outputs that depend
     on the input (two random feeds give different outputs): "ok", "constant" or the error."""
     try:
@@ -261,10 +261,10 @@ def run_prune(entry: Entry, path: str, first: dict, second: dict | None, failure
     achieved = report["latency"]["achieved"]
     written = result.model.proto if result.model is not None else None
     other = ("-" if written is None or second is None or note
-             else runs_at(written, entry, second))  # a model written with fix_shapes has one shape
+             else runs_at(written, second))  # a model written with fix_shapes has one shape
     return {"prune": report["status"], "ratio": f"{achieved:.3f}" if achieved is not None else "-",
             "rounds": len(report["rounds"]), "prune s": round(time.perf_counter() - t, 1),
-            "at first shape": runs_at(written, entry, first) if written is not None else "-",
+            "at first shape": runs_at(written, first) if written is not None else "-",
             "at second shape": other, "prune note": note}
 
 

@@ -129,40 +129,27 @@ def test_checker_finds_a_cycle(tmp_path):
     assert problems == ["import cycle: pkg.low.a -> pkg.low.b -> pkg.low.a"]
 
 
-def test_a_lazy_import_does_not_make_a_cycle(tmp_path):
-    files = dict(CLEAN, **{"low/a.py": "from .b import B\nA = 1\n",
-                           "low/b.py": "def b():\n    from .a import A  # lazy: torch is optional\n    return A\n"})
-    problems = check_all(write_package(tmp_path, files))
-    assert len(problems) == 1 and "pkg.low.a is not optional" in problems[0]  # but it is unexplained
-
-
-def test_checker_finds_an_upward_import(tmp_path):
-    files = dict(CLEAN, **{"low/up.py": "from ..high import run\n"})
-    problems = check_all(write_package(tmp_path, files))
-    assert len(problems) == 1 and "low imports pkg.high (high), up the order" in problems[0]
-
-
-def test_checker_finds_an_upward_import_hidden_in_a_function(tmp_path):
-    files = dict(CLEAN, **{"low/up.py": "def f():\n    from ..mid.gpu import on_gpu  # lazy: torch is optional\n"})
-    problems = check_all(write_package(tmp_path, files))
-    assert len(problems) == 1 and "low imports pkg.mid.gpu (mid), up the order" in problems[0]
+@pytest.mark.parametrize("files,problem", [
+    # a lazy import does not make a cycle, but it is unexplained
+    ({"low/a.py": "from .b import B\nA = 1\n",
+      "low/b.py": "def b():\n    from .a import A  # lazy: torch is optional\n    return A\n"},
+     "pkg.low.a is not optional"),
+    ({"low/up.py": "from ..high import run\n"}, "low imports pkg.high (high), up the order"),
+    ({"low/up.py": "def f():\n    from ..mid.gpu import on_gpu  # lazy: torch is optional\n"},
+     "low imports pkg.mid.gpu (mid), up the order"),  # hidden in a function
+    ({"mid/work.py": "def work():\n    import torch\n    return 1\n"},
+     "import of torch inside a function without a '# lazy: <reason>'"),
+    ({"mid/work.py": "def work():\n    import json  # lazy: faster start\n    return 1\n"},
+     "json is not optional; import it at module level"),
+], ids=["lazy-import-no-cycle", "upward", "upward-in-function", "unexplained-lazy", "lazy-required"])
+def test_checker_finds_one_problem(tmp_path, files, problem):
+    problems = check_all(write_package(tmp_path, dict(CLEAN, **files)))
+    assert len(problems) == 1 and problem in problems[0]
 
 
 def test_checker_finds_an_undeclared_stage(tmp_path):
     files = dict(CLEAN, **{"side/__init__.py": "X = 1\n"})
     assert check_all(write_package(tmp_path, files)) == ["pkg.side: stage 'side' is not in the declared order"]
-
-
-def test_checker_finds_an_unexplained_lazy_import(tmp_path):
-    files = dict(CLEAN, **{"mid/work.py": "def work():\n    import torch\n    return 1\n"})
-    problems = check_all(write_package(tmp_path, files))
-    assert len(problems) == 1 and "import of torch inside a function without a '# lazy: <reason>'" in problems[0]
-
-
-def test_checker_finds_a_lazy_import_of_a_required_package(tmp_path):
-    files = dict(CLEAN, **{"mid/work.py": "def work():\n    import json  # lazy: faster start\n    return 1\n"})
-    problems = check_all(write_package(tmp_path, files))
-    assert len(problems) == 1 and "json is not optional; import it at module level" in problems[0]
 
 
 def test_type_checking_imports_are_not_edges(tmp_path):

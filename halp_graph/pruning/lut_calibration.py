@@ -148,7 +148,7 @@ def calibrate(lut, model, groups, backend, target,
             return None
         rows.append(savings_features(cost, groups, kept))
         measured.append(dense * pruned_t.median_ms / dense_t.median_ms)
-        if len(rows) >= config.min_plans - 1:
+        if config.settle > 0 and len(rows) >= config.min_plans - 1:
             fitted = fit_weights(np.asarray(rows), dense, np.asarray(measured), config.prior)
             if previous is not None:
                 a, b = (dense - np.asarray(rows) @ w for w in (previous, fitted))

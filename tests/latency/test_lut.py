@@ -21,11 +21,11 @@ from halp_graph.models.builder import GraphBuilder
 from .fake_backend import FakeBackend
 
 
-def wide_net():
+def wide_net(size: int = 8):
     """Two repeated 3x3 blocks (identical layers) and a residual join, wide enough to
-    show 16-channel steps."""
+    show 16-channel steps, at size x size."""
     b = GraphBuilder("wide", 17, 1)
-    x = b.relu(b.conv(b.input("x", 3, (8, 8)), 64, hint="stem"))
+    x = b.relu(b.conv(b.input("x", 3, (size, size)), 64, hint="stem"))
     for i in range(2):
         y = b.relu(b.conv(x, 64, hint=f"a{i}"))
         x = b.relu(b.add(b.conv(y, 64, hint=f"b{i}"), x))
@@ -187,13 +187,7 @@ def test_another_input_shape_reuses_the_detected_step_structures(built, tmp_path
     saved = LatencyLUT.load(lut.save(tmp_path / "lut.json"))
     assert saved.meta["structures"] == structures
 
-    b = GraphBuilder("wide", 17, 1)  # wide_net at 12x12
-    x = b.relu(b.conv(b.input("x", 3, (12, 12)), 64, hint="stem"))
-    for i in range(2):
-        y = b.relu(b.conv(x, 64, hint=f"a{i}"))
-        x = b.relu(b.add(b.conv(y, 64, hint=f"b{i}"), x))
-    b.output(b.gemm(b.flatten(b.gap(x)), 10))
-    other = from_proto(b.build())
+    other = from_proto(wide_net(12))
     target = get_target("cpu")
     timed = {}
     first_entries = set(saved.entries)
