@@ -189,6 +189,14 @@ def detect_axis(counts, values, rel_tol: float = 0.03, abs_tol: float = 1e-4,
     whole = fit_regime(counts, values, rel_tol, abs_tol)
     if whole is None:
         return AxisStructure(1, {ALL: Steps(spacing)}), False
+    for align in sorted(alignments):
+        if align > spacing and align % spacing == 0 and _apart(counts, values, align, spacing,
+                                                                 rel_tol, abs_tol):
+            aligned = counts % align == 0
+            fit_a = fit_regime(counts[aligned], values[aligned], rel_tol, abs_tol)
+            fit_m = fit_regime(counts[~aligned], values[~aligned], rel_tol, abs_tol)
+            if fit_a is not None and fit_m is not None:
+                return AxisStructure(align, {ALIGNED: fit_a.steps, MISALIGNED: fit_m.steps}), True
     best = (whole.cost, AxisStructure(1, {ALL: whole.steps}), whole.resolved)
     for align in alignments:
         if align % spacing or align <= spacing:
@@ -205,6 +213,35 @@ def detect_axis(counts, values, rel_tol: float = 0.03, abs_tol: float = 1e-4,
             structure = AxisStructure(align, {ALIGNED: fit_a.steps, MISALIGNED: fit_m.steps})
             best = (cost, structure, fit_a.resolved or fit_m.resolved)
     return best[1], best[2]
+
+
+def _apart(counts, values, align: int, spacing: int, rel_tol: float, abs_tol: float) -> bool:
+    """Whether the multiples of `align` run another kernel than the counts around them:
+    three in four of them (at least four) cost more than the tolerance less, or more,
+    than both their neighbours, all in the same direction. A staircase edge differs from
+    one neighbour only, and a disturbed timing is not systematic. This settles the
+    alignment before the shortest description is sought, which a noisy misaligned
+    regime can otherwise lose to one line through both (ORT's depthwise convs: aligned
+    counts at 0.1 ms among misaligned ones at 1-3 ms wobbling by a third)."""
+    at = {int(c): float(v) for c, v in zip(counts, values)}
+    signs = []
+    for c, v in at.items():
+        if c % align or c - spacing not in at or c + spacing not in at:
+            continue
+        left, right = at[c - spacing], at[c + spacing]
+        tol = float(tolerance([max(v, left, right)], rel_tol, abs_tol)[0])
+        if v < min(left, right) - tol:
+            signs.append(-1)
+        elif v > max(left, right) + tol:
+            signs.append(1)
+        else:
+            signs.append(0)
+    if len(signs) < 4:
+        return False
+    for sign in (-1, 1):
+        if 4 * sum(s == sign for s in signs) >= 3 * len(signs):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------- model
