@@ -28,7 +28,7 @@ from .backends import Backend, open_backend
 from .domains import layer_domains
 from .lut import LatencyLUT, LutEntry, ModelRecord, model_digest, now_iso
 from .progress import Progress
-from .sampler import LayerSampler, SamplingConfig
+from .sampler import SAMPLER_VERSION, LayerSampler, SamplingConfig
 from .staircase import AxisStructure
 from .subgraph import LayerSpec, layer_specs
 from .subgraph import digest as signature_digest
@@ -47,6 +47,16 @@ def family_of(spec: LayerSpec) -> str:
     return f"{spec.op_type}|{kind}|k{kernel}|s{stride}"
 
 
+def measurement_fingerprint(backend: Backend, target: Target) -> dict:
+    """Where and how a table's numbers are measured: the backend's fingerprint (device,
+    versions) with the sampler's version, the batch and the clock. Tables with different
+    fingerprints are never mixed."""
+    fingerprint = backend.fingerprint()
+    versions = dict(fingerprint.get("versions") or {}, sampler=SAMPLER_VERSION)
+    return dict(fingerprint, versions=versions, batch=target.batch, estimate=backend.estimate,
+                clock=target.timing_clock)
+
+
 def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
               timing: TimingConfig = DEFAULT, model_timing: TimingConfig = MODEL,
               existing: LatencyLUT | None = None, progress: bool | Callable = False,
@@ -61,8 +71,7 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
     specs = layer_specs(groups, batch=target.batch)
     backend = backend or open_backend(target)
     sampling = backend.sampling(sampling)
-    fingerprint = dict(backend.fingerprint(), batch=target.batch, estimate=backend.estimate,
-                       clock=target.timing_clock)
+    fingerprint = measurement_fingerprint(backend, target)
     if existing is not None and existing.fingerprint != fingerprint:
         existing = None  # measured elsewhere: its entries cannot be mixed with ours
     lut = existing or LatencyLUT(target.to_json(), fingerprint, statistic="median")

@@ -36,6 +36,13 @@ from .staircase import (ALIGNED, ALL, NARROW, AxisStructure, Staircase, Steps, d
 from .surface import AxisDomain, Surface, regime_counts
 
 
+# The version of how entries are sampled and fitted, part of a table's fingerprint
+# (build.measurement_fingerprint): a table of another version is not extended but built
+# afresh, and prune's cache keeps one file per version.
+# 2: alignment regimes settled before the shortest description (staircase._apart).
+SAMPLER_VERSION = 2
+
+
 @dataclass(frozen=True)
 class SamplingConfig:
     probe_points: int = 48

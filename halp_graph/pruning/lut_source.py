@@ -20,6 +20,7 @@ from ..errors import BackendUnavailable, TargetError
 from ..graph.groups import GroupSet
 from ..latency import LatencyLUT, load_lut
 from ..latency.backends import EstimateWarning, open_backend, unavailable_reason
+from ..latency.build import measurement_fingerprint
 from .lut_calibration import build_calibrated_lut
 
 
@@ -75,8 +76,7 @@ def cached_or_built(model, groups: GroupSet, target, progress: bool) -> CostSour
     for w in caught:
         warnings.warn(str(w.message), EstimateWarning, stacklevel=3)
     try:
-        fingerprint = dict(backend.fingerprint(), batch=target.batch, estimate=backend.estimate,
-                           clock=target.timing_clock)
+        fingerprint = measurement_fingerprint(backend, target)
         key = hashlib.sha1(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()[:12]
         path = os.path.join(cache_dir(), f"{target.name}-{key}.lut.json")
         existing = None

@@ -13,7 +13,7 @@ from halp_graph.cost_model import CostModel, all_counts, predict
 from halp_graph.errors import TargetError
 from halp_graph.graph import analyze, from_proto
 from halp_graph.latency import LatencyLUT, LutTargetWarning, build_lut, get_target
-from halp_graph.latency.sampler import QUICK_SAMPLING, SamplingConfig
+from halp_graph.latency.sampler import QUICK_SAMPLING, SAMPLER_VERSION, SamplingConfig
 from halp_graph.latency.subgraph import layer_specs
 from halp_graph.models import edge_cases as ec
 from halp_graph.models.builder import GraphBuilder
@@ -144,6 +144,17 @@ def test_incremental_build_reuses_entries(built):
     again = build_lut(model, target, sampling=QUICK_SAMPLING, backend=backend,
                       existing=LatencyLUT.from_json(lut.to_json()))
     assert backend.calls == [] and set(again.entries) == set(lut.entries)
+
+
+def test_a_table_of_another_sampler_version_is_rebuilt_not_extended(built):
+    model, groups, lut, _ = built
+    target = get_target("cpu")
+    old = LatencyLUT.from_json(json.loads(json.dumps(lut.to_json())))
+    old.fingerprint["versions"]["sampler"] = SAMPLER_VERSION - 1  # fitted by an older detector
+    backend = FakeBackend(target)
+    again = build_lut(model, target, sampling=QUICK_SAMPLING, backend=backend, existing=old)
+    assert backend.calls and again.fingerprint["versions"]["sampler"] == SAMPLER_VERSION
+    assert lut.fingerprint["versions"]["sampler"] == SAMPLER_VERSION
 
 
 def test_depthwise_and_grouped_layers(tmp_path):
