@@ -8,9 +8,12 @@ proves nothing and is not counted as a pass) and the largest error/tolerance rat
 with no prunable group is listed as "nothing to prune": its plans change nothing); the
 onnx.checker full-check result; and ONNX Runtime latency (CPU, 1 thread, median, the two
 models timed interleaved) of the model with half of every prunable group removed, against
-the original.
+the original. With `--prune BUDGET`, also `halp_graph.prune(export, "cpu", BUDGET)` (LUT
+built or taken from prune's cache, the closed loop measuring each round): the measured
+latency ratio, the rounds and the status (minutes per model: it builds a latency table).
 
     python benchmarks/rewrite_coverage.py [--exporters legacy,dynamo] [--models a,b] [--no-latency]
+    python benchmarks/rewrite_coverage.py --zoo timm --models timm:resnet18 --no-latency --prune 0.6
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import add_zoo_arguments, over_zoo, save_json, table  # noqa: E402
 
+import halp_graph  # noqa: E402
 from halp_graph.graph import analyze, load_model  # noqa: E402
 from halp_graph.latency import get_target, measure_interleaved  # noqa: E402
 from halp_graph.models import zoo  # noqa: E402
@@ -44,7 +49,7 @@ def half_plan(groups) -> PruningPlan:
     return PruningPlan(keep)
 
 
-def run(name: str, exporter: str, resolution: int, latency: bool) -> dict:
+def run(name: str, exporter: str, resolution: int, latency: bool, budget: float | None = None) -> dict:
     path = zoo.export(name, exporter, resolution=resolution)
     model = load_model(path)
     groups = analyze(model)
@@ -66,11 +71,23 @@ def run(name: str, exporter: str, resolution: int, latency: bool) -> dict:
            "min scale": f"{min(c.scale for c in checks):.2g}",
            "err/tol": f"{max(c.ratio for c in checks):.2g}", "checker": checker,
            "checks": [c.summary() for c in checks]}
+    if budget is not None and groups.prunable():
+        row.update(prune_row(path, budget))
     if latency:
         dense, half = measure_interleaved([model, pruned_half], get_target("cpu"), rounds=8)
         row.update({"dense ms": round(dense.median_ms, 2), "half ms": round(half.median_ms, 2),
                     "speedup": f"{dense.median_ms / half.median_ms:.2f}x"})
     return row
+
+
+def prune_row(path: str, budget: float) -> dict:
+    """The product's prune of the export to `budget` of its CPU latency: measured ratio
+    (of the kept round, timed interleaved with the dense model), rounds and status."""
+    t = time.perf_counter()
+    report = halp_graph.prune(path, "cpu", budget).report
+    achieved = report["latency"]["achieved"]
+    return {"prune": report["status"], "ratio": f"{achieved:.3f}" if achieved is not None else "-",
+            "rounds": len(report["rounds"]), "prune s": round(time.perf_counter() - t)}
 
 
 def equivalence_cell(checks) -> str:
@@ -84,11 +101,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_zoo_arguments(ap)
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--prune", type=float, default=None, metavar="BUDGET",
+                    help="also prune each export to this share of its CPU latency (slow)")
     args = ap.parse_args()
     rows, failures = over_zoo(args, lambda name, exporter: run(name, exporter, args.resolution,
-                                                             not args.no_latency))
+                                                             not args.no_latency, args.prune))
     cols = ["model", "exporter", "groups pruned", "of groups", "equivalence", "max abs err",
             "min scale", "err/tol", "checker"]
+    if args.prune is not None:
+        cols += ["prune", "ratio", "rounds", "prune s"]
     if not args.no_latency:
         cols += ["dense ms", "half ms", "speedup"]
     passed = sum(r["equivalence"] == "pass" and r["checker"] == "pass" for r in rows)
