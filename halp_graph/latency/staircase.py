@@ -8,7 +8,8 @@ not a multiple of 4 drops to a slower generic conv). So a count axis is split in
 within each regime latency is a staircase of some width.
 
 `detect_axis` finds the alignment and the step width of each regime from a window of
-densely probed counts: the coarsest staircase that explains every probe within the
+densely probed counts: an alignment whose multiples mostly differ from both neighbours
+is taken first; otherwise the coarsest staircase that explains every probe within the
 tolerance, confirmed by at least two jumps. A steady ramp comes out as a staircase whose
 steps are as wide as the tolerance allows, so the error stays bounded either way.
 `Staircase` models one regime of one sweep from sparse samples: the level of a step is
