@@ -50,6 +50,14 @@ def module_latency_ms(module, example_input, timing: TimingConfig = MODEL) -> fl
                           timing=timing)
 
 
+def prune_cells(report: dict) -> dict:
+    """A prune report's table cells: its status, the measured latency ratio of the kept
+    round ("-" when nothing was measured) and the number of rounds."""
+    achieved = report["latency"]["achieved"]
+    return {"prune": report["status"], "ratio": f"{achieved:.3f}" if achieved is not None else "-",
+            "rounds": len(report["rounds"])}
+
+
 def table(rows: list[dict], columns: list[str], title: str | None = None) -> str:
     """A GitHub-flavoured markdown table."""
     def cell(v):

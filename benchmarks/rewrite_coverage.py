@@ -24,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import add_zoo_arguments, over_zoo, save_json, table  # noqa: E402
+from _common import add_zoo_arguments, over_zoo, prune_cells, save_json, table  # noqa: E402
 
 import halp_graph  # noqa: E402
 from halp_graph.graph import analyze, load_model  # noqa: E402
@@ -85,9 +85,7 @@ def prune_row(path: str, budget: float) -> dict:
     (of the kept round, timed interleaved with the dense model), rounds and status."""
     t = time.perf_counter()
     report = halp_graph.prune(path, "cpu", budget).report
-    achieved = report["latency"]["achieved"]
-    return {"prune": report["status"], "ratio": f"{achieved:.3f}" if achieved is not None else "-",
-            "rounds": len(report["rounds"]), "prune s": round(time.perf_counter() - t)}
+    return {**prune_cells(report), "prune s": round(time.perf_counter() - t)}
 
 
 def equivalence_cell(checks) -> str:

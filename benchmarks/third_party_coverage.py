@@ -50,7 +50,7 @@ import numpy as np
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import progress, save_json, table  # noqa: E402
+from _common import progress, prune_cells, save_json, table  # noqa: E402
 from third_party import BY_NAME, ENTRIES, Entry, fetch  # noqa: E402
 
 from halp_graph.cost_model import MacsCostModel, all_counts, predict  # noqa: E402
@@ -227,31 +227,32 @@ def check_plans(entry: Entry, model, groups, shapes: list[dict], failures: list,
             "passed": statuses == ["eq"] * len(SEEDS) and all(c == "pass" for c in checker)}
 
 
-def runs_at(model, shape: dict, original=None) -> str:
+def runs_at(model, shape: dict, original) -> str:
     """Whether the written model runs at `shape` in ONNX Runtime with outputs that depend
-    on the input: "ok", "constant" or the error. Two random feeds must give different
-    outputs, and, given the `original`, outputs that differ by at least a hundredth of
-    what the original's differ by (a pruned model whose answer moves by 2e-5 where the
-    original's moves by 0.04 no longer looks at its input)."""
+    on the input: "ok", "constant" or the error. Two random feeds must give outputs that
+    differ by at least a hundredth of what the `original`'s differ by (a pruned model
+    whose answer moves by 2e-5 where the original's moves by 0.04 no longer looks at its
+    input)."""
     try:
         a, b = _two_feeds(model, shape)
-        reference = _two_feeds(original, shape) if original is not None else None
+        reference = _two_feeds(original, shape)
     except Exception as exc:  # noqa: BLE001
         return f"ERR {cause(exc)[:80]}"
     if any(np.asarray(x).shape != np.asarray(y).shape for x, y in zip(a, b)):
         return "ok"
-    moves = max(float(np.max(np.abs(np.asarray(x, float) - np.asarray(y, float)), initial=0.0))
-                for x, y in zip(a, b))
-    if reference is None:
-        return "ok" if any(not np.allclose(x, y) for x, y in zip(a, b)) else "constant"
-    moved = max(float(np.max(np.abs(np.asarray(x, float) - np.asarray(y, float)), initial=0.0))
-                for x, y in zip(*reference))
-    return "ok" if moves > 1e-2 * moved and moves > 0 else "constant"
+    moves = _largest_change(a, b)
+    return "ok" if moves > 0 and moves > 1e-2 * _largest_change(*reference) else "constant"
 
 
 def _two_feeds(model, shape: dict) -> tuple[list, list]:
     sess = session(model)
     return tuple(sess.run(None, feeds_for(model, shape, seed=seed)) for seed in (0, 1))
+
+
+def _largest_change(outputs_a: list, outputs_b: list) -> float:
+    """max |a - b| over every output of two runs."""
+    return max(float(np.max(np.abs(np.asarray(x, float) - np.asarray(y, float)), initial=0.0))
+               for x, y in zip(outputs_a, outputs_b))
 
 
 def run_prune(entry: Entry, path: str, first: dict, second: dict | None, failures: list) -> dict:
@@ -273,12 +274,10 @@ def run_prune(entry: Entry, path: str, first: dict, second: dict | None, failure
         traceback.print_exc(file=sys.stderr)
         return {"prune": f"ERR {type(exc).__name__}"}
     report = result.report
-    achieved = report["latency"]["achieved"]
     written = result.model.proto if result.model is not None else None
     other = ("-" if written is None or second is None or note
              else runs_at(written, second, path))  # a model written with fix_shapes has one shape
-    return {"prune": report["status"], "ratio": f"{achieved:.3f}" if achieved is not None else "-",
-            "rounds": len(report["rounds"]), "prune s": round(time.perf_counter() - t, 1),
+    return {**prune_cells(report), "prune s": round(time.perf_counter() - t, 1),
             "at first shape": runs_at(written, first, path) if written is not None else "-",
             "at second shape": other, "prune note": note}
 
