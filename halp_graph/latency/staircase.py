@@ -193,11 +193,9 @@ def detect_axis(counts, values, rel_tol: float = 0.03, abs_tol: float = 1e-4,
     for align in sorted(alignments):
         if align > spacing and align % spacing == 0 and _apart(counts, values, align, spacing,
                                                                  rel_tol, abs_tol):
-            aligned = counts % align == 0
-            fit_a = fit_regime(counts[aligned], values[aligned], rel_tol, abs_tol)
-            fit_m = fit_regime(counts[~aligned], values[~aligned], rel_tol, abs_tol)
-            if fit_a is not None and fit_m is not None:
-                return AxisStructure(align, {ALIGNED: fit_a.steps, MISALIGNED: fit_m.steps}), True
+            fits = _regime_fits(counts, values, align, rel_tol, abs_tol)
+            if fits is not None:
+                return _aligned_structure(align, *fits), True
     best = (whole.cost, AxisStructure(1, {ALL: whole.steps}), whole.resolved)
     for align in alignments:
         if align % spacing or align <= spacing:
@@ -205,15 +203,26 @@ def detect_axis(counts, values, rel_tol: float = 0.03, abs_tol: float = 1e-4,
         aligned = counts % align == 0
         if aligned.sum() < 6 or (~aligned).sum() < 3:
             continue
-        fit_a = fit_regime(counts[aligned], values[aligned], rel_tol, abs_tol)
-        fit_m = fit_regime(counts[~aligned], values[~aligned], rel_tol, abs_tol)
-        if fit_a is None or fit_m is None:
+        fits = _regime_fits(counts, values, align, rel_tol, abs_tol)
+        if fits is None:
             continue
+        fit_a, fit_m = fits
         cost = fit_a.cost + fit_m.cost + 3  # a second regime must pay for itself
         if cost < best[0]:
-            structure = AxisStructure(align, {ALIGNED: fit_a.steps, MISALIGNED: fit_m.steps})
-            best = (cost, structure, fit_a.resolved or fit_m.resolved)
+            best = (cost, _aligned_structure(align, fit_a, fit_m), fit_a.resolved or fit_m.resolved)
     return best[1], best[2]
+
+
+def _regime_fits(counts, values, align: int, rel_tol: float, abs_tol: float) -> tuple[Fit, Fit] | None:
+    """fit_regime of the multiples of `align` and of the other counts (None: too few of one)."""
+    aligned = counts % align == 0
+    fit_a = fit_regime(counts[aligned], values[aligned], rel_tol, abs_tol)
+    fit_m = fit_regime(counts[~aligned], values[~aligned], rel_tol, abs_tol)
+    return None if fit_a is None or fit_m is None else (fit_a, fit_m)
+
+
+def _aligned_structure(align: int, fit_a: Fit, fit_m: Fit) -> AxisStructure:
+    return AxisStructure(align, {ALIGNED: fit_a.steps, MISALIGNED: fit_m.steps})
 
 
 def _apart(counts, values, align: int, spacing: int, rel_tol: float, abs_tol: float) -> bool:
