@@ -40,7 +40,8 @@ from .surface import AxisDomain, Surface, regime_counts
 # (build.measurement_fingerprint): a table of another version is not extended but built
 # afresh, and prune's cache keeps one file per version.
 # 2: alignment regimes settled before the shortest description (staircase._apart).
-SAMPLER_VERSION = 2
+# 3: ORT CPU layout conversions scaled from profiled pairs (backends/ort_layout.py).
+SAMPLER_VERSION = 3
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ default (all), so the layer runs fused exactly as it does inside the full model.
 
 On the CPU provider a layer's time leaves out two things it does not pay inside the
 model: the layout conversions at the edges of the cut (measured with the profiler, less
-the microsecond or so the profiler adds to each kernel, see ort_profile.py) and the
-fixed cost of a session run (measured once on an empty graph).
+the microsecond or so the profiler adds to each kernel, see ort_profile.py; profiled on
+some pairs of each layer and scaled to the others, see ort_layout.py) and the fixed cost
+of a session run (measured once on an empty graph).
 What is left is the layer's own cost, so that a layer removed from the model saves
 exactly that, and a plan's savings add up. Single-threaded CPU runs are timed on the
 calling thread's CPU clock (timing.py), which a busy machine does not inflate.
@@ -31,8 +32,8 @@ from ...runtime import random_inputs
 from ..subgraph import LayerSpec
 from ..timing import DEFAULT, MODEL, Timing, TimingConfig, clocked, measure
 from .base import Backend, cpu_model
-from .ort_profile import (context_from_profile, kernel_times, layout_ms, profile_nodes,
-                          profiler_inflation)
+from .ort_layout import LayoutEstimates
+from .ort_profile import context_from_profile, kernel_times, profile_nodes, profiler_inflation
 
 
 class OrtBackend(Backend):
@@ -51,6 +52,7 @@ class OrtBackend(Backend):
         self._ort = ort
         self._overhead: float | None = None
         self._inflation: float | None = None
+        self.layouts = LayoutEstimates()
 
     def fingerprint(self) -> dict:
         device = cpu_model()
@@ -86,8 +88,11 @@ class OrtBackend(Backend):
         timing = measure(self._bound_run(self.session(model), feeds), self.timing(config))
         if not self.on_cpu:
             return timing
-        layout = layout_ms(kernel_times(self._ort, self.session, model, feeds,
-                                        inflation_ms=self.profiler_inflation_ms()))
+        signature = spec.signature_key()
+        layout = self.layouts.estimate(signature, ci, co)
+        if layout is None:
+            layout = self.layouts.record(signature, ci, co, kernel_times(
+                self._ort, self.session, model, feeds, inflation_ms=self.profiler_inflation_ms()))
         return _less(timing, self.run_overhead_ms() + layout, layout)
 
     def profiler_inflation_ms(self) -> float:
