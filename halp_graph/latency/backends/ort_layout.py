@@ -11,13 +11,14 @@ scaled from profiled pairs of the same layer in the same alignment class, within
 `reach` of it on both axes, and only once `quorum` such pairs are known; anything
 else is profiled. Each profiled figure averages eight runs and scatters by a few per
 cent from one profile to the next (a small layer's conversions can be half its time),
-so a scaled figure is the mean over the quorum: one unlucky profile would otherwise
-bias every pair scaled from it.
+so a scaled figure is the median over the pairs within reach (at least the quorum):
+one unlucky profile would otherwise bias every pair scaled from it.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 
 INPUT_OP, OUTPUT_OP = "ReorderInput", "ReorderOutput"
@@ -40,8 +41,8 @@ class LayoutEstimates:
     scaled: int = 0
 
     def estimate(self, signature: str, ci: int, co: int) -> float | None:
-        """Milliseconds of conversions for (ci, co): the mean of the profiled pairs of its
-        class within reach, each scaled to it; None where fewer than the quorum are
+        """Milliseconds of conversions for (ci, co): the median of the profiled pairs of
+        its class within reach, each scaled to it; None where fewer than the quorum are
         (profile it then)."""
         near = []
         for ref_ci, ref_co, in_ms, out_ms in self.profiled.get(self._key(signature, ci, co), ()):
@@ -51,7 +52,7 @@ class LayoutEstimates:
         if len(near) < self.quorum:
             return None
         self.scaled += 1
-        return sum(near) / len(near)
+        return statistics.median(near)
 
     def record(self, signature: str, ci: int, co: int, times: dict[str, float]) -> float:
         """Keep a profiled pair's conversions ({op type: ms}); returns their sum."""
