@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..cost_model import all_counts
 from ..errors import TargetError
 from ..graph.groups import Group, GroupSet, Layer
@@ -97,6 +99,30 @@ class LutCostModel:
             cost = float(sum(w * p for w, p in zip(self.weights, parts)))
             self._cache[key] = cost
         return cost
+
+    def layer_cost_table(self, layer: Layer, ins, outs) -> np.ndarray:
+        """[[layer_cost(layer, i, o) for o in outs] for i in ins], the same numbers,
+        computed a regime at a time (Surface.table) and component by component."""
+        ci = np.asarray(ins, dtype=np.int64)[:, None]
+        co = np.asarray(outs, dtype=np.int64)[None, :]
+        spec = self._specs[layer.name]
+        surface = self._surface[layer.name].table(ins, outs)
+        with np.errstate(divide="ignore", invalid="ignore"):  # counts of 0 cost 0 below
+            boundary = self._boundary_table(layer.name, ci, co)
+            weights = math.prod(spec.weight_shape_at(ci, co)) * 4e-6 * np.ones_like(surface)
+        context = self._context.get(layer.name, 0.0) * co / max(spec.full_out, 1) * np.ones_like(surface)
+        w = self.weights
+        cost = w[0] * surface + w[1] * boundary + w[2] * weights + w[3] * context
+        return np.where((ci > 0) & (co > 0), cost, 0.0)
+
+    def _boundary_table(self, name: str, ci: np.ndarray, co: np.ndarray) -> np.ndarray:
+        rate, align, per_in, per_out, tied_input, readers = self._boundary.get(
+            name, (0.0, 1, 0, 0, False, 1))
+        shape = (ci.shape[0], co.shape[1])
+        if rate <= 0 or align <= 1:
+            return np.zeros(shape)
+        elements = (0 if tied_input else ci * per_in / readers) + np.where(co % align == 0, co * per_out, 0)
+        return np.where(ci % align == 0, 0.0, rate * elements) * np.ones(shape)
 
     def components(self, layer: Layer, kept_in: int, kept_out: int) -> tuple[float, ...]:
         """The layer's cost components at its kept counts (COMPONENTS; see the module

@@ -154,6 +154,49 @@ class Surface:
         return float((1 - lam) * (1 - mu) * values[i][j] + lam * (1 - mu) * values[i2][j]
                      + (1 - lam) * mu * values[i][j2] + lam * mu * values[i2][j2])
 
+    def table(self, ins, outs) -> np.ndarray:
+        """[[self(ci, co) for co in outs] for ci in ins], the same numbers, evaluating
+        each regime pair's sweeps once per count instead of once per pair (the solver
+        prices every layer at every pair of its groups' candidate counts)."""
+        ins, outs = [int(c) for c in ins], [int(c) for c in outs]
+        out = np.zeros((len(ins), len(outs)))
+        if self.tied:
+            for a, ci in enumerate(ins):
+                for b, co in enumerate(outs):
+                    out[a, b] = self(ci, co)
+            return out
+        rows_of: dict[str, list[int]] = {}
+        cols_of: dict[str, list[int]] = {}
+        for a, ci in enumerate(ins):
+            if ci > 0:
+                rows_of.setdefault(self._nearest_regime_in(ci), []).append(a)
+        for b, co in enumerate(outs):
+            if co > 0:
+                cols_of.setdefault(self._nearest_regime_out(co), []).append(b)
+        for r, a_idx in rows_of.items():
+            for q, b_idx in cols_of.items():
+                block = self._block(r, q, [ins[a] for a in a_idx], [outs[b] for b in b_idx])
+                out[np.ix_(a_idx, b_idx)] = block
+        return out
+
+    def _block(self, r: str, q: str, cis: list[int], cos: list[int]) -> np.ndarray:
+        """`table` for counts all in input regime r and output regime q."""
+        column, row = self.column(q, r), self.row(r, q)
+        if column is None or row is None:
+            return np.array([[self._nearest_point(ci, co) for co in cos] for ci in cis])
+        knots_in, knots_out, values = self._grid(r, q, column, row)
+        if values is None:
+            return (np.array([column(ci) for ci in cis])[:, None] * np.array([row(co) for co in cos])[None, :]
+                    / max(row(self.refs_out[q]), 1e-12))
+        v = np.asarray(values, dtype=float)
+        i, lam = (np.array(x) for x in zip(*(_cell(ci, knots_in, column) for ci in cis)))
+        j, mu = (np.array(x) for x in zip(*(_cell(co, knots_out, row) for co in cos)))
+        i2, j2 = np.minimum(i + 1, len(knots_in) - 1), np.minimum(j + 1, len(knots_out) - 1)
+        lam, mu = lam[:, None], mu[None, :]
+        i, i2, j, j2 = i[:, None], i2[:, None], j[None, :], j2[None, :]
+        return ((1 - lam) * (1 - mu) * v[i, j] + lam * (1 - mu) * v[i2, j]
+                + (1 - lam) * mu * v[i, j2] + lam * mu * v[i2, j2])
+
     def _grid(self, r: str, q: str, column: Staircase, row: Staircase):
         """(knots_in, knots_out, values) of one regime pair's interpolation grid, values
         None when a grid point was never measured (kept with the sweeps: the solver

@@ -48,7 +48,9 @@ class KnapsackFactors:
     def price_layers(self) -> None:
         """Fill in every layer's cost table (evaluating the cost model)."""
         for factor, term, ins, outs, joint in self._pricing:
-            if joint:
+            if joint and term.table is not None:
+                table = np.asarray(term.table([int(i) for i in ins], [int(j) for j in outs]), dtype=float)
+            elif joint:
                 table = np.array([[term(int(i), int(j)) for j in outs] for i in ins])
             else:
                 table = np.array([term(int(i), int(j)) for i, j in zip(ins, outs)])

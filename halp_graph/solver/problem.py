@@ -54,6 +54,9 @@ class Term:
     inputs: Side
     outputs: Side
     cost: Callable[[int, int], float]
+    # cost at every pair of two lists of kept elements at once, where the cost model
+    # can (LutCostModel.layer_cost_table): the same numbers as `cost`, far fewer calls
+    table: Callable[[list[int], list[int]], object] | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __call__(self, kept_in: int, kept_out: int) -> float:
@@ -176,7 +179,8 @@ def build_problem(groups: GroupSet, cost_model: CostModel, saliency: Mapping[str
     for layer in groups.layers:
         inputs = _side(layer.in_segments, counts, sizes)
         outputs = _side(layer.out_segments, counts, sizes)
-        terms.append(Term(layer.name, inputs, outputs, _layer_cost(cost_model, layer)))
+        terms.append(Term(layer.name, inputs, outputs, _layer_cost(cost_model, layer),
+                          table=_layer_table(cost_model, layer)))
     return Problem(counts, values, terms, float(cost_model.dense_cost()), float(budget),
                    getattr(cost_model, "unit", ""), minimal_cut=groups.minimal_cut)
 
@@ -236,3 +240,13 @@ def _layer_cost(cost_model: CostModel, layer: Layer) -> Callable[[int, int], flo
     def cost(kept_in: int, kept_out: int) -> float:
         return cost_model.layer_cost(layer, kept_in, kept_out)
     return cost
+
+
+def _layer_table(cost_model: CostModel, layer: Layer):
+    price = getattr(cost_model, "layer_cost_table", None)
+    if price is None:
+        return None
+
+    def table(ins: list[int], outs: list[int]):
+        return price(layer, ins, outs)
+    return table

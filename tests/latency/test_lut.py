@@ -170,6 +170,10 @@ def test_depthwise_and_grouped_layers(tmp_path):
         kept = {g.id: g.size for g in groups}
         assert predict(cost, groups, kept) == pytest.approx(cost.dense_cost())
         assert all(math.isfinite(cost.layer_cost(l, l.in_channels, l.out_channels)) for l in groups.layers)
+        for layer in groups.layers:  # the solver's tables: the same numbers, tied counts included
+            ins, outs = list(range(layer.in_channels + 1)), list(range(layer.out_channels + 1))
+            pointwise = [[cost.layer_cost(layer, i, o) for o in outs] for i in ins]
+            assert cost.layer_cost_table(layer, ins, outs).tolist() == pointwise
 
 
 def test_cost_model_for_prefers_a_covering_lut_then_estimates(built, tmp_path):

@@ -243,3 +243,24 @@ def test_calibration_stops_once_more_plans_would_not_move_the_fit():
     assert runs[0.0] == (12, "all plans", 24)
     plans, stopped, models_run = runs[0.05]
     assert stopped == "settled" and config.min_plans <= plans < 12 and models_run == 2 * plans
+
+
+def test_a_layers_cost_table_is_its_cost_at_every_pair(calibrated):
+    """LutCostModel.layer_cost_table (what the solver prices layers with) gives exactly
+    layer_cost at every pair of counts, zero included, with all four components weighed:
+    a calibration, conversions at misaligned counts, weights and context."""
+    _, groups, lut, _ = calibrated
+    for entry in lut.entries.values():
+        entry.layout_rate = 1e-6
+    try:
+        cost = lut.cost_model(groups)
+        assert cost.calibration is not None
+        for layer in groups.layers:
+            ins, outs = list(range(layer.in_channels + 1)), list(range(layer.out_channels + 1))
+            table = cost.layer_cost_table(layer, ins, outs)
+            pointwise = np.array([[cost.layer_cost(layer, i, o) for o in outs] for i in ins])
+            assert np.array_equal(table, pointwise), layer.name
+            assert pointwise[1:, 1:].min() > 0 and not pointwise[0].any() and not pointwise[:, 0].any()
+    finally:
+        for entry in lut.entries.values():
+            entry.layout_rate = 0.0
