@@ -19,8 +19,15 @@ Models: torchvision zoo names (legacy exporter, 224x224) and third-party files o
 third_party.py (fixed to their first shape). It runs against whichever halp_graph is
 importable, so the same script measures an older checkout for a before/after.
 
+With `--save-luts DIR` the tables are kept there; with `--against DIR` the same measured
+plans are also priced by the tables in DIR (built by another checkout with
+`--save-luts`), so that two versions are judged on one set of measurements rather than
+on two runs that a busy machine makes differ:
+
     python benchmarks/lut_cost.py                                   # 4 models, 10 plans
     python benchmarks/lut_cost.py --models resnet50 --plans 20 --second-shape
+    HALP_ISOLATE=... python benchmarks/lut_cost.py --plans 0 --save-luts /tmp/before   # an older checkout
+    python benchmarks/lut_cost.py --plans 10 --against /tmp/before
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from halp_graph.cost_model import predict  # noqa: E402
 from halp_graph.graph import analyze, load_model  # noqa: E402
-from halp_graph.latency import get_target, measure_interleaved  # noqa: E402
+from halp_graph.latency import LatencyLUT, get_target, measure_interleaved  # noqa: E402
 from halp_graph.models import zoo  # noqa: E402
 from halp_graph.passes import prune_channels  # noqa: E402
 from halp_graph.testing import random_plan  # noqa: E402
@@ -83,22 +90,50 @@ def build_cost(path: str, target, existing=None) -> tuple:
     return lut, groups, {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "dense_ms": record.dense.median_ms,
                          "inferences": round(1000 * cpu / record.dense.median_ms),
                          "inferences_wall": round(1000 * wall / record.dense.median_ms),
-                         "timings": lut.meta.get("timed_points", 0) - before, "calibration_plans": calib.get("plans")}
+                         "timings": lut.meta.get("timed_points", 0) - before, "calibration_plans": calib.get("plans"),
+                         "calibration_inferences": calib.get("inferences")}
 
 
-def fidelity(path: str, lut, groups, target, plans: int, rounds: int) -> dict:
+def fidelity(path: str, luts: dict, groups, target, plans: int, rounds: int) -> dict:
+    """Median and worst |error| of each table in `luts` ({label: LatencyLUT}, "" for this
+    run's) on the same measured plans, calibrated and at face value ("face_...")."""
+    if plans <= 0:
+        return {}
     model = load_model(path)
-    cost = lut.cost_model(groups)
-    dense_lut = cost.dense_cost()
-    errors = []
+    costs = {label: lut.cost_model(groups) for label, lut in luts.items()}
+    costs.update({f"{label}_face".lstrip("_"): lut.cost_model(groups, calibrated=False)
+                  for label, lut in luts.items()})  # what the calibration changed
+    errors = {label: [] for label in costs}
     for seed in range(plans):
         plan = random_plan(groups, seed=seed, p_empty=0.0, p_single=0.0)  # as latency_fidelity.py
-        predicted = predict(cost, groups, plan.kept_counts(groups))
         dense_now, pruned_now = measure_interleaved([model, prune_channels(model, plan, groups)], target,
                                                     rounds=rounds)
-        errors.append(predicted / (pruned_now.median_ms / dense_now.median_ms * dense_lut) - 1)
-    e = np.abs(errors)
-    return {"median_err": round(float(np.median(e)), 4), "worst_err": round(float(e.max()), 4)}
+        ratio = pruned_now.median_ms / dense_now.median_ms
+        for label, cost in costs.items():
+            predicted = predict(cost, groups, plan.kept_counts(groups))
+            errors[label].append(predicted / (ratio * cost.dense_cost()) - 1)
+    out = {}
+    for label, values in errors.items():
+        e = np.abs(values)
+        prefix = f"{label}_" if label else ""
+        out.update({f"{prefix}median_err": round(float(np.median(e)), 4),
+                    f"{prefix}worst_err": round(float(e.max()), 4)})
+    return out
+
+
+def lut_name(name: str, shape) -> str:
+    return f"{name}_{'first' if shape is None else 'x'.join(map(str, shape))}.lut.json"
+
+
+def tables(lut, name: str, shape, args) -> dict:
+    """This run's table, saved where --save-luts says, and the one of --against."""
+    if args.save_luts:
+        os.makedirs(args.save_luts, exist_ok=True)
+        lut.save(os.path.join(args.save_luts, lut_name(name, shape)))
+    out = {"": lut}
+    if args.against:
+        out["against"] = LatencyLUT.load(os.path.join(args.against, lut_name(name, shape)))
+    return out
 
 
 def main() -> int:
@@ -108,6 +143,9 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=12, help="interleaved rounds per plan")
     p.add_argument("--second-shape", action="store_true", help="also the table for a second input shape")
     p.add_argument("--json", default=None, help="write the rows here")
+    p.add_argument("--save-luts", default=None, help="keep the tables in this directory")
+    p.add_argument("--against", default=None,
+                   help="also price the measured plans with the tables of this directory (--save-luts)")
     args = p.parse_args()
     target = get_target("cpu")
     rows = []
@@ -115,19 +153,20 @@ def main() -> int:
         for name in args.models:
             path = model_file(name, None, tmp)
             lut, groups, row = build_cost(path, target)
-            row.update(fidelity(path, lut, groups, target, args.plans, args.rounds), model=name, shape="first")
+            row.update(fidelity(path, tables(lut, name, None, args), groups, target, args.plans, args.rounds),
+                       model=name, shape="first")
             rows.append(row)
             print(json.dumps(row), flush=True)
             if args.second_shape:
                 shape = SECOND.get(name, (1, 3, 192, 192))
                 path2 = model_file(name, shape, tmp)
                 lut2, groups2, row2 = build_cost(path2, target, existing=lut)
-                row2.update(fidelity(path2, lut2, groups2, target, args.plans, args.rounds), model=name,
-                            shape="x".join(map(str, shape)))
+                row2.update(fidelity(path2, tables(lut2, name, shape, args), groups2, target, args.plans,
+                                     args.rounds), model=name, shape="x".join(map(str, shape)))
                 rows.append(row2)
                 print(json.dumps(row2), flush=True)
     cols = ["model", "shape", "dense_ms", "wall_s", "cpu_s", "inferences", "timings", "calibration_plans",
-            "median_err", "worst_err"]
+            "calibration_inferences", "median_err", "worst_err"] + (["against_median_err", "against_worst_err"] if args.against else [])
     print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(str(r.get(c)) for c in cols) + " |")
