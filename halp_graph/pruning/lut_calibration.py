@@ -19,10 +19,11 @@ weight megabytes, context costs) to the savings measured:
 
 by least squares on the relative error of the predicted latency, held near the face
 value (1, 1, 0, 1) by a prior worth one plan and within physical bounds (no negative
-cost). Where the table already holds a calibration of the same network at another input
-shape (a shape profile, `lut build --update`), the weights are mostly the machine's and
-the network's, not the shape's: the prior is then that calibration, worth its plans,
-and `sibling_plans` plans (4) check and adjust it. Half of the plans keep random counts in random groups (misaligned counts and
+cost). Each input shape of a network is calibrated on its own plans: starting a second
+shape from the first shape's fit as a prior, on 4 plans, priced resnet50 and
+mobilenet_v2 at 192x192 worse than their face value on the same measured plans (the
+fit corrects each build's own measurements more than the machine; docs/latency.md).
+Half of the plans keep random counts in random groups (misaligned counts and
 their conversions), half keep counts the LUT proposes to the solver (aligned step
 edges). The plans come from their own random generator (`CalibrationConfig.seed`), so
 they are independent of any plan a benchmark draws. The fit and its in-sample errors
@@ -47,7 +48,6 @@ from ..cost_model import all_counts
 from ..latency import LatencyLUT, build_lut
 from ..latency.build import Calibrator
 from ..latency.cost import COMPONENTS, FACE_VALUE
-from ..latency.lut import model_digest
 from ..latency.whole_model import measure_interleaved
 from ..passes import prune_channels
 from ..solver import make_plan
@@ -64,9 +64,8 @@ class CalibrationConfig:
     prior: float = 1.0  # weight of the face-value prior, in plans
     seed: int = 20221122
     max_seconds: float = 60.0  # no further plan once this is spent, after min_plans
-    max_inferences: float = 600.0  # nor once this many dense inferences of CPU time are
+    max_inferences: float = 600.0  # nor once plans cost this many dense inferences (CPU)
     min_plans: int = 6
-    sibling_plans: int = 4  # plans where another shape's calibration is the prior
     # Stop once the fitted predictions of the plans so far are expected to move by less
     # than `settle` (relative) with more plans, `patience` plans in a row. Off by default
     # (0): at 0.005 it stopped mobilenet_v2 after 10 plans on a fit that then erred by 28%
@@ -108,18 +107,17 @@ def savings_features(cost, groups, kept: dict[str, int]) -> np.ndarray:
 
 
 def fit_weights(features: np.ndarray, dense: float, measured: np.ndarray,
-                prior: float = 1.0, center=FACE_VALUE) -> np.ndarray:
+                prior: float = 1.0) -> np.ndarray:
     """Component weights minimising the relative error of dense - features @ w against
-    `measured` (one row per plan), with a ridge towards `center` (the face value unless
-    another calibration is the prior) worth `prior` plans and the weights kept within
-    BOUNDS."""
+    `measured` (one row per plan), with a ridge towards FACE_VALUE worth `prior` plans
+    and the weights kept within BOUNDS."""
     features = np.asarray(features, dtype=float)
     measured = np.asarray(measured, dtype=float)
     a = features / measured[:, None]
     b = (dense - measured) / measured
     scale = np.sqrt(np.mean(a ** 2, axis=0))
     scale = np.where(scale > 0, scale, 1.0)
-    face = np.clip(np.asarray(center, dtype=float), *zip(*BOUNDS))
+    face = np.asarray(FACE_VALUE)
     a = np.vstack([a, np.sqrt(prior) * np.diag(scale)])
     b = np.concatenate([b, np.sqrt(prior) * scale * face])
     lo, hi = zip(*BOUNDS)
@@ -135,17 +133,12 @@ def calibrate(lut, model, groups, backend, target,
     dense = cost.dense_cost()
     rng = np.random.default_rng(config.seed + 1)
     rows, measured = [], []
-    sibling = sibling_calibration(lut, groups)
-    center, prior, wanted, least = FACE_VALUE, config.prior, config.plans, config.min_plans
-    if sibling is not None:
-        center, prior = sibling["weights"], float(sibling["plans"])
-        wanted = least = min(config.sibling_plans, config.plans)
     started, cpu_started = time.monotonic(), time.process_time()
     stopped, previous, calm = "all plans", None, 0
-    for kept in calibration_counts(groups, cost, config)[:wanted]:
+    for kept in calibration_counts(groups, cost, config):
         spent = (time.process_time() - cpu_started) * 1e3 / max(dense, 1e-9)
-        if len(rows) >= least and (time.monotonic() - started > config.max_seconds
-                                   or spent > config.max_inferences):
+        if len(rows) >= config.min_plans and (time.monotonic() - started > config.max_seconds
+                                              or spent > config.max_inferences):
             stopped = "time"
             break  # a slow model: fewer plans rather than a build without end
         if calm >= config.patience:
@@ -162,42 +155,25 @@ def calibrate(lut, model, groups, backend, target,
             return None
         rows.append(savings_features(cost, groups, kept))
         measured.append(dense * pruned_t.median_ms / dense_t.median_ms)
-        if config.settle > 0 and len(rows) >= least - 1:
-            fitted = fit_weights(np.asarray(rows), dense, np.asarray(measured), prior, center)
+        if config.settle > 0 and len(rows) >= config.min_plans - 1:
+            fitted = fit_weights(np.asarray(rows), dense, np.asarray(measured), config.prior)
             if previous is not None:
                 a, b = (dense - np.asarray(rows) @ w for w in (previous, fitted))
                 # The prior's pull fades as 1/plans, so a plan that moves the fit by m
                 # leaves about m * plans still to come.
                 drift = len(rows) * float(np.max(np.abs(a - b) / np.asarray(measured)))
-                calm = calm + 1 if drift < config.settle and len(rows) >= least else 0
+                calm = calm + 1 if drift < config.settle and len(rows) >= config.min_plans else 0
             previous = fitted
     rows, measured = np.asarray(rows), np.asarray(measured)
-    weights = fit_weights(rows, dense, measured, prior, center)
+    weights = fit_weights(rows, dense, measured, config.prior)
     face = np.abs((dense - rows @ np.asarray(FACE_VALUE)) / measured - 1)
     after = np.abs((dense - rows @ weights) / measured - 1)
-    record = {"weights": [float(f"{w:.6g}") for w in weights], "components": list(COMPONENTS),
-              "plans": len(measured), "stopped": stopped, "config": config.to_json(),
-              "inferences": round((time.process_time() - cpu_started) * 1e3 / max(dense, 1e-9), 1)}
-    if sibling is not None:
-        record["prior"] = {"from": sibling["from"], "weights": sibling["weights"],
-                           "plans": sibling["plans"]}
-    return {**record,
+    spent = (time.process_time() - cpu_started) * 1e3 / max(dense, 1e-9)
+    return {"weights": [float(f"{w:.6g}") for w in weights], "components": list(COMPONENTS),
+            "plans": len(measured), "stopped": stopped, "config": config.to_json(),
+            "inferences": round(spent, 1),
             "error_face_value": {"median": round(float(np.median(face)), 4), "max": round(float(face.max()), 4)},
             "error_fitted": {"median": round(float(np.median(after)), 4), "max": round(float(after.max()), 4)}}
-
-
-def sibling_calibration(lut, groups) -> dict | None:
-    """The calibration of this network at another input shape in `lut`: a record with
-    the same layers under another digest (shapes differ), calibrated on its own plans
-    (not itself from a prior, so priors do not chain); {"weights", "plans", "from"}."""
-    digest = model_digest(groups)
-    names = {layer.name for layer in groups.layers}
-    for key, record in lut.models.items():
-        fitted = record.calibration
-        if key == digest or not fitted or "prior" in fitted or set(record.layers) != names:
-            continue
-        return {"weights": list(fitted["weights"]), "plans": int(fitted["plans"]), "from": record.name}
-    return None
 
 
 def calibrator(config: CalibrationConfig = CalibrationConfig()) -> Calibrator:

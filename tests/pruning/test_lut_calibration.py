@@ -19,11 +19,11 @@ from latency.fake_backend import FakeBackend  # tests/latency: the deterministic
 QUICK_CALIBRATION = CalibrationConfig(plans=8, rounds=1, runs_per_round=1)
 
 
-def two_reader_net(size=(8, 8)):
+def two_reader_net():
     """A block whose input feeds two convs (a residual projection and the main path), a
     pooled output: what the boundary sharing and context attribution need."""
     b = GraphBuilder("readers", 17, 1)
-    x = b.relu(b.conv(b.input("x", 3, size), 64, hint="stem"))
+    x = b.relu(b.conv(b.input("x", 3, (8, 8)), 64, hint="stem"))
     y = b.relu(b.conv(x, 48, hint="main"))
     x = b.relu(b.add(b.conv(y, 32, hint="tail"), b.conv(x, 32, k=1, hint="proj")))
     b.output(b.gemm(b.flatten(b.gap(x)), 10))
@@ -201,31 +201,6 @@ def test_calibration_stops_when_its_inferences_are_spent():
     lut = build_calibrated_lut(model, get_target("cpu"), backend=FakeBackend(in_context=1.2), calibration=config)
     record = lut.record_for(analyze(model)).calibration
     assert record["plans"] == 3 and record["stopped"] == "time" and record["inferences"] > 0
-
-
-def test_a_second_shape_starts_from_the_first_shapes_calibration():
-    """The same network at another input shape is calibrated on a few plans, with the
-    first shape's fit as the prior; another network with the same table is not."""
-    target, sampling = get_target("cpu"), SamplingConfig(validation_points=0)
-    first, second = from_proto(two_reader_net((8, 8))), from_proto(two_reader_net((12, 12)))
-    lut = build_calibrated_lut(first, target, sampling=sampling, calibration=QUICK_CALIBRATION,
-                               backend=FakeBackend(target, in_context=1.3, fixed_ms=0.5), name="first")
-    backend = FakeBackend(target, in_context=1.3, fixed_ms=0.5)
-    lut = build_calibrated_lut(second, target, sampling=sampling, calibration=QUICK_CALIBRATION,
-                               backend=backend, existing=lut, name="second")
-    base = lut.record_for(analyze(first)).calibration
-    fitted = lut.record_for(analyze(second)).calibration
-    assert "prior" not in base and fitted["prior"] == {"from": "first", "weights": base["weights"],
-                                                      "plans": base["plans"]}
-    assert fitted["plans"] == QUICK_CALIBRATION.sibling_plans and backend.models_run == 2 * fitted["plans"]
-    assert fitted["error_fitted"]["median"] <= max(fitted["error_face_value"]["median"], 0.01)
-
-    b = GraphBuilder("other", 17, 1)
-    b.output(b.gemm(b.flatten(b.gap(b.relu(b.conv(b.input("x", 3, (8, 8)), 64, hint="stem")))), 10))
-    other = from_proto(b.build())
-    lut = build_calibrated_lut(other, target, sampling=sampling, calibration=QUICK_CALIBRATION,
-                               backend=FakeBackend(target, in_context=1.3, fixed_ms=0.5), existing=lut)
-    assert "prior" not in lut.record_for(analyze(other)).calibration
 
 
 def test_calibration_stops_once_more_plans_would_not_move_the_fit():
