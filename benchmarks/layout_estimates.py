@@ -27,7 +27,7 @@ from halp_graph.graph import analyze, load_model
 from halp_graph.latency import get_target
 from halp_graph.latency.backends import open_backend
 from halp_graph.latency.backends.ort_layout import LayoutEstimates
-from halp_graph.latency.backends.ort_profile import kernel_times
+from halp_graph.latency.backends.ort_profile import kernel_times, layout_ms
 from halp_graph.latency.subgraph import layer_specs
 from halp_graph.models import zoo
 
@@ -55,18 +55,17 @@ def main() -> None:
         for layer in rng.choice(names, min(args.layers, len(names)), replace=False):
             spec, est = specs[layer], LayoutEstimates()
             for ci, co in sweep(spec):
-                times = kernel_times(backend._ort, backend.session, spec.to_onnx(ci, co).SerializeToString(),
-                                     spec.feeds(ci, co), inflation_ms=inflation)
+                model, feeds = spec.to_onnx(ci, co).SerializeToString(), spec.feeds(ci, co)
+                times = kernel_times(backend._ort, backend.session, model, feeds, inflation_ms=inflation)
                 guess = est.estimate(spec.signature_key(), ci, co)
                 total += 1
                 if guess is None:
                     est.record(spec.signature_key(), ci, co, times)
                 else:
                     scaled += 1
-                    reference = kernel_times(backend._ort, backend.session,
-                                             spec.to_onnx(ci, co).SerializeToString(), spec.feeds(ci, co),
+                    reference = kernel_times(backend._ort, backend.session, model, feeds,
                                              runs=32, skip=4, inflation_ms=inflation)
-                    profiled = reference.get("ReorderInput", 0.0) + reference.get("ReorderOutput", 0.0)
+                    profiled = layout_ms(reference)
                     if profiled > 0:
                         errors.append(abs(guess - profiled) / max(sum(reference.values()), 1e-9))
         e = np.asarray(errors)

@@ -166,7 +166,9 @@ def main() -> int:
                 rows.append(row2)
                 print(json.dumps(row2), flush=True)
     cols = ["model", "shape", "dense_ms", "wall_s", "cpu_s", "inferences", "timings", "calibration_plans",
-            "calibration_inferences", "median_err", "worst_err"] + (["against_median_err", "against_worst_err"] if args.against else [])
+            "calibration_inferences", "median_err", "worst_err", "face_median_err"]
+    if args.against:
+        cols += ["against_median_err", "against_worst_err", "against_face_median_err"]
     print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(str(r.get(c)) for c in cols) + " |")

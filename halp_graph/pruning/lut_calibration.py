@@ -134,11 +134,14 @@ def calibrate(lut, model, groups, backend, target,
     rng = np.random.default_rng(config.seed + 1)
     rows, measured = [], []
     started, cpu_started = time.monotonic(), time.process_time()
+
+    def inferences() -> float:  # CPU time spent so far, in dense inferences
+        return (time.process_time() - cpu_started) * 1e3 / max(dense, 1e-9)
+
     stopped, previous, calm = "all plans", None, 0
     for kept in calibration_counts(groups, cost, config):
-        spent = (time.process_time() - cpu_started) * 1e3 / max(dense, 1e-9)
         if len(rows) >= config.min_plans and (time.monotonic() - started > config.max_seconds
-                                              or spent > config.max_inferences):
+                                              or inferences() > config.max_inferences):
             stopped = "time"
             break  # a slow model: fewer plans rather than a build without end
         if calm >= config.patience:
@@ -168,10 +171,9 @@ def calibrate(lut, model, groups, backend, target,
     weights = fit_weights(rows, dense, measured, config.prior)
     face = np.abs((dense - rows @ np.asarray(FACE_VALUE)) / measured - 1)
     after = np.abs((dense - rows @ weights) / measured - 1)
-    spent = (time.process_time() - cpu_started) * 1e3 / max(dense, 1e-9)
     return {"weights": [float(f"{w:.6g}") for w in weights], "components": list(COMPONENTS),
             "plans": len(measured), "stopped": stopped, "config": config.to_json(),
-            "inferences": round(spent, 1),
+            "inferences": round(inferences(), 1),
             "error_face_value": {"median": round(float(np.median(face)), 4), "max": round(float(face.max()), 4)},
             "error_fitted": {"median": round(float(np.median(after)), 4), "max": round(float(after.max()), 4)}}
 

@@ -21,7 +21,9 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-INPUT_OP, OUTPUT_OP = "ReorderInput", "ReorderOutput"
+from .ort_profile import LAYOUT_OPS
+
+INPUT_OP, OUTPUT_OP = LAYOUT_OPS
 BLOCK = 16  # the widest channel block of ORT's CPU kernels (AVX-512: 16 floats)
 
 

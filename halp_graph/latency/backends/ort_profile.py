@@ -70,6 +70,11 @@ def kernel_times(ort, session_factory, model_bytes: bytes, feeds: dict, runs: in
     return out
 
 
+def layout_ms(times: dict[str, float]) -> float:
+    """The layout conversions' share of `kernel_times`."""
+    return sum(ms for op, ms in times.items() if op in LAYOUT_OPS)
+
+
 def profiler_inflation(ort, session_factory, timed_ms: float, model_bytes: bytes, feeds: dict,
                        nodes: int) -> float:
     """Milliseconds a profiled kernel reads above what it costs unprofiled: (sum of the
