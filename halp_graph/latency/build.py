@@ -95,6 +95,20 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
                 layouts[key] = t.layout_ms
                 timed += 1
             return cache[key][0]
+
+        def prefetch(pairs: list[tuple[int, int]]) -> None:
+            """Time together the pairs the sampler is about to ask for (a backend may
+            time them in one session: Backend.time_layers)."""
+            nonlocal timed
+            todo = [pair for pair in dict.fromkeys(pairs) if (sig, *pair) not in cache]
+            if len(todo) < 2:
+                return
+            for (ci, co), t in backend.time_layers(spec, todo, timing).items():
+                cache[(sig, ci, co)] = (t.median_ms, t.min_ms)
+                layouts[(sig, ci, co)] = t.layout_ms
+                timed += 1
+
+        measure.prefetch = prefetch
         return measure
 
     for done, (key, spec, names, din, dout) in enumerate(plan):

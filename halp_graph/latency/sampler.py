@@ -40,8 +40,9 @@ from .surface import AxisDomain, Surface, regime_counts
 # (build.measurement_fingerprint): a table of another version is not extended but built
 # afresh, and prune's cache keeps one file per version.
 # 2: alignment regimes settled before the shortest description (staircase._apart).
-# 3: ORT CPU layout conversions scaled from profiled pairs (backends/ort_layout.py).
-SAMPLER_VERSION = 3
+# 3: ORT CPU layout conversions scaled from profiled pairs.
+# 4: ORT CPU pairs timed side by side from the profiler (backends/ort_packed.py).
+SAMPLER_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,14 @@ class LayerSampler:
 
     def time(self, sweep: Sweep, count: int) -> float:
         return self.measure(*sweep.pair(count))
+
+    def _prefetch(self, pairs) -> None:
+        """Hand the timer the pairs about to be asked for, where it can time several at
+        once (`measure.prefetch`, which build.py's timer has); what is then asked for is
+        decided exactly as without it."""
+        fetch = getattr(self.measure_fn, "prefetch", None)
+        if fetch is not None:
+            fetch([pair for pair in pairs if pair not in self.points])
 
     def _tol(self, value: float, rel: float | None = None) -> float:
         rel = self.config.rel_tol if rel is None else rel
@@ -206,6 +215,7 @@ class LayerSampler:
                 if steps.index(c) == steps.index(domain.hi)]
         if len(same) < 2:
             return True
+        self._prefetch([sweep.pair(same[-1]), sweep.pair(same[0])])
         top, low = self.time(sweep, same[-1]), self.time(sweep, same[0])
         return abs(top - low) <= 2 * self._tol(top)
 
@@ -226,6 +236,7 @@ class LayerSampler:
         none costs only a few more timings: its counts are then sampled like any regime."""
         counts = domain.counts()
         found = 0
+        candidates = []
         for t in self.config.narrow_candidates:
             if not counts[0] < t <= counts[-1]:
                 continue
@@ -233,6 +244,9 @@ class LayerSampler:
             below = [max((c for c in counts if c <= b), default=0) for b in (t - 1, t // 2)]
             if min(below) < t // 4 or above - t > t // 4:
                 continue  # no counts close enough to t on one side
+            candidates.append((t, above, below))
+        self._prefetch([sweep.pair(c) for _, above, below in candidates for c in (above, *below)])
+        for t, above, below in candidates:
             top = self.time(sweep, above)
             tol = 2 * self._tol(top)
             if all(self.time(sweep, b) > top + tol for b in below):
@@ -259,6 +273,7 @@ class LayerSampler:
             windows.append(counts[start:start + n])
         best, best_score = None, -1.0
         for window in windows:
+            self._prefetch([sweep.pair(c) for c in window])
             values = [self.time(sweep, c) for c in window]
             if align is not None:
                 structure, resolved = _structure_for_align(window, values, align, self.config,
@@ -277,6 +292,7 @@ class LayerSampler:
         descending = counts[::-1]
         while align is None and len(descending[::stride]) >= 3 and stride <= len(counts) // 3:
             window = descending[::stride][:n][::-1]
+            self._prefetch([sweep.pair(c) for c in window])
             values = [self.time(sweep, c) for c in window]
             structure, resolved = detect_axis(window, values, self.config.rel_tol,
                                               self.config.abs_tol)
@@ -300,6 +316,7 @@ class LayerSampler:
         stride = 1
         while len(aligned[::stride]) >= 3:
             window = aligned[::stride][:n][::-1]
+            self._prefetch([sweep.pair(c) for c in window])
             values = [self.time(sweep, c) for c in window]
             fit = fit_regime(window, values, self.config.rel_tol, self.config.abs_tol)
             if fit is not None and fit.resolved:
@@ -324,11 +341,14 @@ class LayerSampler:
         ks = sorted(edges)
         known = {steps.index(c) for c, _ in self._on_sweep(sweep, counts)}
         budget = self.config.max_levels
-        for k in refine_order(known, ks, self.config.initial_levels):
+        initial = refine_order(known, ks, self.config.initial_levels)
+        self._prefetch([sweep.pair(edges[k]) for k in initial])
+        for k in initial:
             self.time(sweep, edges[k])
             budget -= 1
         pending = midpoints_to_check(Staircase(steps, self._on_sweep(sweep, counts)), ks)
         while pending and budget > 0:
+            self._prefetch([sweep.pair(edges[mid]) for _, mid, _ in pending[:budget]])
             left, mid, right = pending.pop(0)
             model = Staircase(steps, self._on_sweep(sweep, counts))
             if mid in model.measured_steps():
@@ -355,12 +375,11 @@ class LayerSampler:
                       if s.domain_out.free else [ref])
             s.grid_out[q] = _knots(counts, ref)
         s.invalidate()  # the surface keeps its interpolation grids with its sweeps
-        for r, knots_in in s.grid_in.items():
-            for q, knots_out in s.grid_out.items():
-                for a in knots_in:
-                    for b in knots_out:
-                        if a != s.refs_in[r] and b != s.refs_out[q]:
-                            self.measure(a, b)
+        cross = [(a, b) for r, knots_in in s.grid_in.items() for q, knots_out in s.grid_out.items()
+                 for a in knots_in for b in knots_out if a != s.refs_in[r] and b != s.refs_out[q]]
+        self._prefetch(cross)
+        for a, b in cross:
+            self.measure(a, b)
 
     # --------------------------------------------------------- validation
     def _validate(self) -> None:
@@ -370,9 +389,12 @@ class LayerSampler:
             return
         rng = np.random.default_rng(self.config.seed)
         ins, outs = s.domain_in.counts(), s.domain_out.counts()
+        drawn = []
         for _ in range(n):
             ci = int(rng.choice(ins))
-            co = ci * s.multiplier if s.tied else int(rng.choice(outs))
+            drawn.append((ci, ci * s.multiplier if s.tied else int(rng.choice(outs))))
+        self._prefetch(drawn)
+        for ci, co in drawn:
             if (ci, co) in self.points:
                 continue
             predicted = s(ci, co)

@@ -170,3 +170,29 @@ def test_narrow_regime_that_is_cheaper_than_its_step():
     worst = max(abs(surface(a, b) - law3(a, b)) / law3(a, b)
                 for a in range(1, 129) for b in range(1, 129, 5) if a % 4 == 0 or a < 16)
     assert worst < 0.05
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_prefetching_times_what_is_asked_for_together_and_decides_nothing(tied):
+    """A timer with `prefetch` is handed the pairs a step asks for at once; the surface,
+    and every pair the sampler then asks for, are those of the same run without it."""
+    def run(with_prefetch: bool):
+        asked, batches = [], []
+
+        def measure(a, b):
+            asked.append((a, b))
+            return law(a, a if tied else b)
+
+        if with_prefetch:
+            measure.prefetch = lambda pairs: batches.append(list(pairs))
+        sampler = LayerSampler(AxisDomain(1, 160), AxisDomain(1, 160), measure,
+                               SamplingConfig(validation_points=3), family="conv", structures={}, tied=tied)
+        return sampler.run(), asked, batches
+
+    plain, asked_plain, _ = run(False)
+    surface, asked, batches = run(True)
+    assert asked == asked_plain
+    assert surface.to_json() == plain.to_json()
+    prefetched = {pair for batch in batches for pair in batch}
+    assert len(max(batches, key=len)) >= 36  # a probe window goes as one batch
+    assert set(asked) - prefetched == {(160, 160)}  # only the first pair is asked alone

@@ -43,6 +43,12 @@ class Backend(abc.ABC):
                    config: TimingConfig = DEFAULT) -> Timing:
         """Latency of `spec` rebuilt at ci -> co channels."""
 
+    def time_layers(self, spec: LayerSpec, pairs: list[tuple[int, int]],
+                    config: TimingConfig = DEFAULT) -> dict[tuple[int, int], Timing]:
+        """Latencies of `spec` at several channel pairs, which a backend may time
+        together (ONNX Runtime on the CPU does); the default times them one by one."""
+        return {pair: self.time_layer(spec, *pair, config) for pair in dict.fromkeys(pairs)}
+
     @abc.abstractmethod
     def time_model(self, model: LoadedModel, config: TimingConfig = MODEL) -> Timing:
         """Latency of a whole model at the target's batch."""

@@ -6,14 +6,13 @@ the tables promise). Inputs and outputs are bound once with I/O binding, so a ru
 the graph and not Python's allocation of result arrays. Graph optimisations stay at ORT's
 default (all), so the layer runs fused exactly as it does inside the full model.
 
-On the CPU provider a layer's time leaves out two things it does not pay inside the
-model: the layout conversions at the edges of the cut (measured with the profiler, less
-the microsecond or so the profiler adds to each kernel, see ort_profile.py; profiled on
-some pairs of each layer and scaled to the others, see ort_layout.py) and the fixed cost
-of a session run (measured once on an empty graph).
-What is left is the layer's own cost, so that a layer removed from the model saves
-exactly that, and a plan's savings add up. Single-threaded CPU runs are timed on the
-calling thread's CPU clock (timing.py), which a busy machine does not inflate.
+On the CPU provider a layer's time is what its own kernels take, read from the profiler
+with many channel pairs of the layer side by side in one session (ort_packed.py): it
+leaves out what the layer does not pay inside the model, the layout conversions at the
+edges of the cut and the fixed cost of a session run, so that a layer removed from the
+model saves exactly that and a plan's savings add up. Other providers time each pair on
+the clock. Whole models are timed on the clock: single-threaded CPU runs on the calling
+thread's CPU clock (timing.py), which a busy machine does not inflate.
 """
 
 from __future__ import annotations
@@ -32,8 +31,8 @@ from ...runtime import random_inputs
 from ..subgraph import LayerSpec
 from ..timing import DEFAULT, MODEL, Timing, TimingConfig, clocked, measure
 from .base import Backend, cpu_model
-from .ort_layout import LayoutEstimates
-from .ort_profile import context_from_profile, kernel_times, profile_nodes, profiler_inflation
+from .ort_packed import PackConfig, time_packed
+from .ort_profile import context_from_profile, profile_nodes, profiler_inflation
 
 
 class OrtBackend(Backend):
@@ -52,7 +51,7 @@ class OrtBackend(Backend):
         self._ort = ort
         self._overhead: float | None = None
         self._inflation: float | None = None
-        self.layouts = LayoutEstimates()
+        self.pack = PackConfig()
 
     def fingerprint(self) -> dict:
         device = cpu_model()
@@ -83,17 +82,19 @@ class OrtBackend(Backend):
 
     def time_layer(self, spec: LayerSpec, ci: int, co: int,
                    config: TimingConfig = DEFAULT) -> Timing:
-        model = spec.to_onnx(ci, co).SerializeToString()
-        feeds = spec.feeds(ci, co)
-        timing = measure(self._bound_run(self.session(model), feeds), self.timing(config))
+        if self.on_cpu:
+            return self.time_layers(spec, [(ci, co)], config)[(ci, co)]
+        run = self._bound_run(self.session(spec.to_onnx(ci, co).SerializeToString()), spec.feeds(ci, co))
+        return measure(run, self.timing(config))
+
+    def time_layers(self, spec: LayerSpec, pairs: list[tuple[int, int]],
+                    config: TimingConfig = DEFAULT) -> dict[tuple[int, int], Timing]:
+        """On the CPU provider, the pairs side by side in profiled sessions (ort_packed.py);
+        `config` is for the other providers, which time each pair on the clock."""
         if not self.on_cpu:
-            return timing
-        signature = spec.signature_key()
-        layout = self.layouts.estimate(signature, ci, co)
-        if layout is None:
-            layout = self.layouts.record(signature, ci, co, kernel_times(
-                self._ort, self.session, model, feeds, inflation_ms=self.profiler_inflation_ms()))
-        return _less(timing, self.run_overhead_ms() + layout, layout)
+            return super().time_layers(spec, pairs, config)
+        return time_packed(self.session, self._bound_run, spec, pairs,
+                           self.profiler_inflation_ms(), self.pack)
 
     def profiler_inflation_ms(self) -> float:
         """What the profiler adds to each kernel's time, measured once on a chain of 16
@@ -188,10 +189,3 @@ class OrtBackend(Backend):
 
         run_once.keep = (keep, binding, sess)
         return run_once
-
-
-def _less(timing: Timing, ms: float, layout: float) -> Timing:
-    """`timing` with `ms` taken off (never below a microsecond), recording `layout`."""
-    floor = 1e-3
-    return Timing(max(timing.median_ms - ms, floor), max(timing.min_ms - ms, floor),
-                  timing.runs, timing.spread, layout)

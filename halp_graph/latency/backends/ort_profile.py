@@ -57,22 +57,8 @@ def profile_nodes(ort, session_factory, model, feeds: dict, runs: int = 8,
     for node, values in durations.items():
         per_run = max(1, round(len(values) / runs))  # a node run more than once per run
         kept = values[skip * per_run:] or values
-        out.append(NodeTime(node, ops[node], _trimmed_mean(kept) * per_run))
+        out.append(NodeTime(node, ops[node], trimmed_mean(kept) * per_run))
     return out
-
-
-def kernel_times(ort, session_factory, model_bytes: bytes, feeds: dict, runs: int = 8,
-                 skip: int = 2, inflation_ms: float = 0.0) -> dict[str, float]:
-    """{op type: ms per run} from a profiled session, each kernel less `inflation_ms`."""
-    out: dict[str, float] = {}
-    for node in profile_nodes(ort, session_factory, model_bytes, feeds, runs, skip):
-        out[node.op_type] = out.get(node.op_type, 0.0) + max(node.ms - inflation_ms, 0.0)
-    return out
-
-
-def layout_ms(times: dict[str, float]) -> float:
-    """The layout conversions' share of `kernel_times`."""
-    return sum(ms for op, ms in times.items() if op in LAYOUT_OPS)
 
 
 def profiler_inflation(ort, session_factory, timed_ms: float, model_bytes: bytes, feeds: dict,
@@ -85,7 +71,7 @@ def profiler_inflation(ort, session_factory, timed_ms: float, model_bytes: bytes
     return max(0.0, (profiled - timed_ms) / nodes)
 
 
-def _trimmed_mean(values: list[float], cut: float = 0.2) -> float:
+def trimmed_mean(values: list[float], cut: float = 0.2) -> float:
     arr = np.sort(np.asarray(values, dtype=float))
     k = int(len(arr) * cut)
     return float(arr[k:len(arr) - k].mean()) if len(arr) > 2 * k else float(np.median(arr))

@@ -1,0 +1,114 @@
+"""Timing many pairs of one layer in one profiled ONNX Runtime session (backends/ort_packed.py):
+the packed model computes what each pair's model computes, every kernel is attributed to
+its pair, conversions are left out, and unsettled pairs are profiled again."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from halp_graph.equivalence import compare_output
+from halp_graph.graph import analyze, from_proto
+from halp_graph.latency import get_target
+from halp_graph.latency.backends import open_backend
+from halp_graph.latency.backends.ort_packed import (PackConfig, kernel_events, pack_batches, packed_model,
+                                                    time_packed)
+from halp_graph.latency.subgraph import layer_specs
+from halp_graph.models import edge_cases as ec
+from halp_graph.models.builder import GraphBuilder
+
+
+def conv_spec():
+    b = GraphBuilder("conv", 17, 1)
+    b.output(b.relu(b.conv(b.relu(b.conv(b.input("x", 32, (28, 28)), 64, hint="a")), 256, hint="b")))
+    groups = analyze(from_proto(b.build()))
+    return next(s for s in layer_specs(groups).values() if s.full_out == 256)
+
+
+def join_spec():
+    """A conv whose tail adds another branch: the copy has an external input too."""
+    groups = analyze(from_proto(ec.residual_add(batch=1)))
+    return next(s for s in layer_specs(groups).values() if s.externals)
+
+
+def run(model_bytes, feeds):
+    sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+
+
+@pytest.mark.parametrize("make_spec", [conv_spec, join_spec])
+def test_each_copy_computes_what_its_pair_computes(make_spec):
+    spec = make_spec()
+    pairs = [(spec.full_in, spec.full_out), (spec.full_in - 3, spec.full_out - 5), (2, 3)]
+    model, feeds = packed_model(spec, pairs)
+    packed = run(model, feeds)
+    assert len(packed) == len(pairs) * len(spec.outputs)
+    for i, pair in enumerate(pairs):
+        alone = run(spec.to_onnx(*pair).SerializeToString(), spec.feeds(*pair))
+        for name, value in alone.items():
+            report = compare_output(name, packed[f"p{i}_{name}"], value)
+            assert report.ok and report.scale > 1e-3, (pair, report)
+
+
+def test_pairs_are_batched_within_the_pair_and_byte_limits():
+    spec = conv_spec()
+    pairs = [(spec.full_in, co) for co in range(256, 150, -1)]
+    assert [len(b) for b in pack_batches(spec, pairs, PackConfig(max_pairs=48))] == [48, 48, 10]
+    # float32 weights, input and output of the widest pair
+    one = 4 * (np.prod(spec.weight_shape_at(spec.full_in, 256)) + spec.full_in * 28 * 28 + 256 * 28 * 28)
+    small = pack_batches(spec, pairs[:6], PackConfig(max_bytes=2 * one))
+    assert [len(b) for b in small] == [2, 2, 2]
+    assert pack_batches(spec, pairs[:2], PackConfig(max_bytes=1)) == [[pairs[0]], [pairs[1]]]
+
+
+def test_packed_timings_leave_out_conversions_and_retry_unsettled_pairs():
+    backend = open_backend(get_target("cpu"))
+    spec = conv_spec()
+    pairs = [(spec.full_in, 256), (spec.full_in, 192), (spec.full_in, 255)]
+    config = PackConfig(min_runs=6, max_runs=6, retries=0)
+    timings = time_packed(backend.session, backend._bound_run, spec, pairs, 0.0, config)
+    assert set(timings) == set(pairs)
+    assert all(t.runs == 6 and 0 < t.min_ms <= t.median_ms for t in timings.values())
+    # an aligned pair runs blocked kernels and converts at the edges of the cut: timed
+    # alone, the conversions it left out are known
+    alone = time_packed(backend.session, backend._bound_run, spec, pairs[:1], 0.0, config)[pairs[0]]
+    assert alone.layout_ms > 0 and alone.median_ms > 0
+    never = PackConfig(min_runs=6, max_runs=6, retries=2, rel_tol=0.0, abs_tol_ms=0.0)
+    retried = time_packed(backend.session, backend._bound_run, spec, pairs, 0.0, never)
+    assert all(t.runs == 18 for t in retried.values())  # profiled three times, runs pooled
+
+
+def test_the_backend_times_layers_in_packed_sessions_on_the_cpu():
+    backend = open_backend(get_target("cpu"))
+    spec = conv_spec()
+    pairs = [(spec.full_in, co) for co in (256, 128, 64)]
+    timings = backend.time_layers(spec, pairs + pairs[:1])
+    assert list(timings) == pairs and all(t.median_ms > 0 for t in timings.values())
+    # fewer output channels cost less: the copies are told apart, not summed
+    assert timings[pairs[2]].median_ms < timings[pairs[0]].median_ms
+    assert backend.time_layer(spec, *pairs[0]).runs >= PackConfig().min_runs
+
+
+def test_profile_lines_are_read_as_json_would_read_them(tmp_path):
+    spec = conv_spec()
+    model, feeds = packed_model(spec, [(spec.full_in, 256), (spec.full_in, 100)])
+    opts = ort.SessionOptions()
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(tmp_path / "profile")
+    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    for _ in range(3):
+        sess.run(None, feeds)
+    path = sess.end_profiling()
+    with open(path, encoding="utf-8") as f:
+        fast = list(kernel_events(f))
+    with open(path, encoding="utf-8") as f:
+        slow = [(e["name"][:-len("_kernel_time")], e["args"]["op_name"], e["dur"]) for e in json.load(f)
+                if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    assert fast == slow and len(fast) >= 6
+    # a line whose fields come in another order is parsed as JSON
+    line = json.dumps({"args": {"op_name": "Conv"}, "name": "p1_x_kernel_time", "dur": 17, "cat": "Node"})
+    assert list(kernel_events([line + ",\n"])) == [("p1_x", "Conv", 17)]
+    assert np.isfinite([us for _, _, us in fast]).all()
