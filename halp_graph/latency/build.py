@@ -86,27 +86,25 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
     def timer(spec: LayerSpec):
         sig = spec.signature_key()
 
-        def measure(ci: int, co: int) -> float:
+        def keep(ci: int, co: int, t) -> None:
             nonlocal timed
-            key = (sig, ci, co)
-            if key not in cache:
-                t = backend.time_layer(spec, ci, co, timing)
-                cache[key] = (t.median_ms, t.min_ms)
-                layouts[key] = t.layout_ms
-                timed += 1
-            return cache[key][0]
+            cache[(sig, ci, co)] = (t.median_ms, t.min_ms)
+            layouts[(sig, ci, co)] = t.layout_ms
+            timed += 1
+
+        def measure(ci: int, co: int) -> float:
+            if (sig, ci, co) not in cache:
+                keep(ci, co, backend.time_layer(spec, ci, co, timing))
+            return cache[(sig, ci, co)][0]
 
         def prefetch(pairs: list[tuple[int, int]]) -> None:
             """Time together the pairs the sampler is about to ask for (a backend may
             time them in one session: Backend.time_layers)."""
-            nonlocal timed
             todo = [pair for pair in dict.fromkeys(pairs) if (sig, *pair) not in cache]
             if len(todo) < 2:
                 return
             for (ci, co), t in backend.time_layers(spec, todo, timing).items():
-                cache[(sig, ci, co)] = (t.median_ms, t.min_ms)
-                layouts[(sig, ci, co)] = t.layout_ms
-                timed += 1
+                keep(ci, co, t)
 
         measure.prefetch = prefetch
         return measure

@@ -108,6 +108,11 @@ class LayerSampler:
     def time(self, sweep: Sweep, count: int) -> float:
         return self.measure(*sweep.pair(count))
 
+    def _time_all(self, sweep: Sweep, counts: list[int]) -> list[float]:
+        """`counts` along `sweep`, handed to the timer together first."""
+        self._prefetch([sweep.pair(c) for c in counts])
+        return [self.time(sweep, c) for c in counts]
+
     def _prefetch(self, pairs) -> None:
         """Hand the timer the pairs about to be asked for, where it can time several at
         once (`measure.prefetch`, which build.py's timer has); what is then asked for is
@@ -215,8 +220,7 @@ class LayerSampler:
                 if steps.index(c) == steps.index(domain.hi)]
         if len(same) < 2:
             return True
-        self._prefetch([sweep.pair(same[-1]), sweep.pair(same[0])])
-        top, low = self.time(sweep, same[-1]), self.time(sweep, same[0])
+        top, low = self._time_all(sweep, [same[-1], same[0]])
         return abs(top - low) <= 2 * self._tol(top)
 
     def _narrow(self, domain: AxisDomain, sweep: Sweep, structure: AxisStructure) -> int:
@@ -273,8 +277,7 @@ class LayerSampler:
             windows.append(counts[start:start + n])
         best, best_score = None, -1.0
         for window in windows:
-            self._prefetch([sweep.pair(c) for c in window])
-            values = [self.time(sweep, c) for c in window]
+            values = self._time_all(sweep, window)
             if align is not None:
                 structure, resolved = _structure_for_align(window, values, align, self.config,
                                                            narrow, domain), True
@@ -292,8 +295,7 @@ class LayerSampler:
         descending = counts[::-1]
         while align is None and len(descending[::stride]) >= 3 and stride <= len(counts) // 3:
             window = descending[::stride][:n][::-1]
-            self._prefetch([sweep.pair(c) for c in window])
-            values = [self.time(sweep, c) for c in window]
+            values = self._time_all(sweep, window)
             structure, resolved = detect_axis(window, values, self.config.rel_tol,
                                               self.config.abs_tol)
             if resolved and _resolution(structure, domain.quantum) > 1:
@@ -316,8 +318,7 @@ class LayerSampler:
         stride = 1
         while len(aligned[::stride]) >= 3:
             window = aligned[::stride][:n][::-1]
-            self._prefetch([sweep.pair(c) for c in window])
-            values = [self.time(sweep, c) for c in window]
+            values = self._time_all(sweep, window)
             fit = fit_regime(window, values, self.config.rel_tol, self.config.abs_tol)
             if fit is not None and fit.resolved:
                 structure = AxisStructure(align, {**dense.steps, ALIGNED: fit.steps})
@@ -342,10 +343,8 @@ class LayerSampler:
         known = {steps.index(c) for c, _ in self._on_sweep(sweep, counts)}
         budget = self.config.max_levels
         initial = refine_order(known, ks, self.config.initial_levels)
-        self._prefetch([sweep.pair(edges[k]) for k in initial])
-        for k in initial:
-            self.time(sweep, edges[k])
-            budget -= 1
+        self._time_all(sweep, [edges[k] for k in initial])
+        budget -= len(initial)
         pending = midpoints_to_check(Staircase(steps, self._on_sweep(sweep, counts)), ks)
         while pending and budget > 0:
             self._prefetch([sweep.pair(edges[mid]) for _, mid, _ in pending[:budget]])

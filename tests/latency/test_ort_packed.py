@@ -14,8 +14,8 @@ from halp_graph.equivalence import compare_output
 from halp_graph.graph import analyze, from_proto
 from halp_graph.latency import get_target
 from halp_graph.latency.backends import open_backend
-from halp_graph.latency.backends.ort_packed import (PackConfig, kernel_events, pack_batches, packed_model,
-                                                    time_packed)
+from halp_graph.latency.backends.ort_packed import PackConfig, pack_batches, packed_model, time_packed
+from halp_graph.latency.backends.ort_profile import kernel_events
 from halp_graph.latency.subgraph import layer_specs
 from halp_graph.models import edge_cases as ec
 from halp_graph.models.builder import GraphBuilder

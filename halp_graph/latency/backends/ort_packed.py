@@ -26,19 +26,16 @@ model, 0.38 ms packed and 0.11 ms timed alone on this machine's AVX2 EPYC).
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import tempfile
-import time
 from dataclasses import dataclass
 
 import numpy as np
 from onnx import helper
 
 from ..subgraph import LayerSpec
-from ..timing import Timing
-from .ort_profile import LAYOUT_OPS, trimmed_mean
+from ..timing import Timing, clocked
+from .ort_profile import LAYOUT_OPS, kernel_events, trimmed_mean
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,7 @@ def time_packed(session_factory, bound_run, spec: LayerSpec, pairs: list[tuple[i
     runs: dict[tuple[int, int], list[float]] = {}
     layouts: dict[tuple[int, int], list[float]] = {}
     todo = list(dict.fromkeys(pairs))
-    for attempt in range(config.retries + 1):
+    for _ in range(config.retries + 1):
         for batch in pack_batches(spec, todo, config):
             try:
                 profiled = [_profile(session_factory, bound_run, spec, batch, inflation_ms, config)]
@@ -149,7 +146,7 @@ def _profile(session_factory, bound_run, spec, batch, inflation_ms, config):
     with tempfile.TemporaryDirectory(prefix="halp_ort_packed_") as tmp:
         sess = session_factory(model, profile_prefix=os.path.join(tmp, "profile"))
         run = bound_run(sess, feeds)  # the binding's first run and ours warm the session up
-        first = _time_one(run)
+        first = clocked(run, "wall")()
         count = int(np.clip(config.runs_ms / max(first, 1e-3), config.min_runs, config.max_runs))
         for _ in range(count):
             run()
@@ -175,29 +172,6 @@ def _profile(session_factory, bound_run, spec, batch, inflation_ms, config):
     skip = total - count
     return ({pair: list(v[skip:]) for pair, v in kernel.items()},
             {pair: list(v[skip:]) for pair, v in layout.items()})
-
-
-_EVENT = re.compile(r'"dur" :(\d+).*"name" :"([^"]*)_kernel_time".*"op_name" : "([^"]*)"')
-
-
-def kernel_events(lines):
-    """(node, op type, microseconds) of every kernel in a profile file, in order. ORT
-    writes one event per line; reading only the kernel lines with a pattern is ten
-    times faster than parsing the whole file as JSON, which was a fifth of a build."""
-    for line in lines:
-        if '_kernel_time"' in line:
-            match = _EVENT.search(line)
-            if match:
-                yield match.group(2), match.group(3), int(match.group(1))
-                continue
-            event = json.loads(line.strip().rstrip(","))  # fields in another order
-            yield event["name"][:-len("_kernel_time")], event["args"]["op_name"], int(event["dur"])
-
-
-def _time_one(run) -> float:
-    start = time.perf_counter()
-    run()
-    return (time.perf_counter() - start) * 1e3
 
 
 def _pair_index(node: str) -> int | None:
