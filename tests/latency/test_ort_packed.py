@@ -69,15 +69,16 @@ def test_packed_timings_leave_out_conversions_and_retry_unsettled_pairs():
     spec = conv_spec()
     pairs = [(spec.full_in, 256), (spec.full_in, 192), (spec.full_in, 255)]
     config = PackConfig(min_runs=6, max_runs=6, retries=0)
-    timings = time_packed(backend.session, backend._bound_run, spec, pairs, 0.0, config)
+    share = backend.profiler_share()
+    timings = time_packed(backend.session, backend._bound_run, spec, pairs, share, config)
     assert set(timings) == set(pairs)
     assert all(t.runs == 6 and 0 < t.min_ms <= t.median_ms for t in timings.values())
     # an aligned pair runs blocked kernels and converts at the edges of the cut: timed
     # alone, the conversions it left out are known
-    alone = time_packed(backend.session, backend._bound_run, spec, pairs[:1], 0.0, config)[pairs[0]]
+    alone = time_packed(backend.session, backend._bound_run, spec, pairs[:1], share, config)[pairs[0]]
     assert alone.layout_ms > 0 and alone.median_ms > 0
     never = PackConfig(min_runs=6, max_runs=6, retries=2, rel_tol=0.0, abs_tol_ms=0.0)
-    retried = time_packed(backend.session, backend._bound_run, spec, pairs, 0.0, never)
+    retried = time_packed(backend.session, backend._bound_run, spec, pairs, share, never)
     assert all(t.runs == 18 for t in retried.values())  # profiled three times, runs pooled
 
 

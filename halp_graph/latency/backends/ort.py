@@ -32,7 +32,7 @@ from ..subgraph import LayerSpec
 from ..timing import DEFAULT, MODEL, Timing, TimingConfig, clocked, measure
 from .base import Backend, cpu_model
 from .ort_packed import PackConfig, time_packed
-from .ort_profile import context_from_profile, profile_nodes, profiler_inflation
+from .ort_profile import ProfilerShare, context_from_profile, profile_nodes
 
 
 class OrtBackend(Backend):
@@ -50,7 +50,7 @@ class OrtBackend(Backend):
         super().__init__(target)
         self._ort = ort
         self._overhead: float | None = None
-        self._inflation: float | None = None
+        self._share: ProfilerShare | None = None
         self.pack = PackConfig()
 
     def fingerprint(self) -> dict:
@@ -93,13 +93,13 @@ class OrtBackend(Backend):
         `config` is for the other providers, which time each pair on the clock."""
         if not self.on_cpu:
             return super().time_layers(spec, pairs, config)
-        return time_packed(self.session, self._bound_run, spec, pairs,
-                           self.profiler_inflation_ms(), self.pack)
+        return time_packed(self.session, self._bound_run, spec, pairs, self.profiler_share(), self.pack)
 
-    def profiler_inflation_ms(self) -> float:
-        """What the profiler adds to each kernel's time, measured once on a chain of 16
-        small element-wise kernels timed with and without it."""
-        if self._inflation is None:
+    def profiler_share(self) -> ProfilerShare:
+        """How this backend tells what the profiler adds to a kernel (ort_profile.py); the
+        typical share is the median over five sessions of a chain of 16 small element-wise
+        kernels, measured once."""
+        if self._share is None:
             n, shape = 16, [1, 16384]
             nodes = [helper.make_node("Neg", [f"t{i}" if i else "x"], [f"t{i + 1}" if i < n - 1 else "y"])
                      for i in range(n)]
@@ -109,11 +109,12 @@ class OrtBackend(Backend):
             opsets = [helper.make_opsetid("", 13)]
             model = helper.make_model(graph, opset_imports=opsets,
                                       ir_version=helper.find_min_ir_version_for(opsets)).SerializeToString()
+            own = ProfilerShare(self.target.timing_clock, self.run_overhead_ms())
             feeds = {"x": np.ones(shape, np.float32)}
-            timed = measure(self._bound_run(self.session(model), feeds), self.timing(DEFAULT)).median_ms
-            self._inflation = profiler_inflation(self._ort, self.session, timed - self.run_overhead_ms(),
-                                                 model, feeds, n)
-        return self._inflation
+            typical = np.median([profile_nodes(self.session, self._bound_run, model, feeds, own,
+                                               runs=30, skip=10)[1] for _ in range(5)])
+            self._share = ProfilerShare(own.clock, own.overhead_ms, float(typical))
+        return self._share
 
     def run_overhead_ms(self) -> float:
         """The cost of a session run that computes nothing (an Identity on one float)."""
@@ -147,10 +148,10 @@ class OrtBackend(Backend):
             def factory(m, profile_prefix=None):
                 return self.session(m, profile_prefix, optimized_path=optimized)
 
-            nodes = profile_nodes(self._ort, factory, model.proto.SerializeToString(), feeds,
-                                  runs=20, skip=5)
+            nodes, inflation = profile_nodes(factory, self._bound_run, model.proto.SerializeToString(),
+                                             feeds, self.profiler_share(), runs=20, skip=5)
             graph = onnx.load(optimized, load_external_data=False).graph
-        return context_from_profile(nodes, graph, model.proto.graph, self.profiler_inflation_ms())
+        return context_from_profile(nodes, graph, model.proto.graph, inflation)
 
     def runner(self, model: LoadedModel):
         sess, feeds = self._model_session(model)

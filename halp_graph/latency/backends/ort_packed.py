@@ -11,9 +11,10 @@ are copies of the layer side by side in one graph, each with its own input, weig
 output, run in one profiled session. The profiler reports every kernel of every run, so
 a pair's time is what its own kernels took, read directly: the layout conversions at
 the edges of the cut are left out by their op type (they are not paid inside the model,
-see ort_profile.py), each kernel less the microsecond the profiler adds to it, and no
-run overhead is left to subtract. Per pair and run the kernels are summed; the pair's
-latency is a trimmed mean of those sums over the runs (the profiler's whole
+see ort_profile.py), each kernel less what the profiler adds to it (read in the same
+session, ort_profile.ProfilerShare: all copies are the same layer, so their kernels
+carry about the same share), and no run overhead is left to subtract. Per pair and run
+the kernels are summed; the pair's latency is a trimmed mean of those sums over the runs (the profiler's whole
 microseconds would round a median), its minimum the smallest sum. A pair whose mean is
 not yet known to within the tolerance (its standard error, from the spread of its runs)
 is profiled again with the others that are not, and its runs pooled.
@@ -35,7 +36,7 @@ from onnx import helper
 
 from ..subgraph import LayerSpec
 from ..timing import Timing, clocked
-from .ort_profile import LAYOUT_OPS, kernel_events, trimmed_mean
+from .ort_profile import LAYOUT_OPS, ProfilerShare, kernel_events, trimmed_mean
 
 
 @dataclass(frozen=True)
@@ -92,22 +93,23 @@ def packed_model(spec: LayerSpec, pairs: list[tuple[int, int]]):
 
 
 def time_packed(session_factory, bound_run, spec: LayerSpec, pairs: list[tuple[int, int]],
-                inflation_ms: float, config: PackConfig = PackConfig()) -> dict[tuple[int, int], Timing]:
+                share: ProfilerShare, config: PackConfig = PackConfig()) -> dict[tuple[int, int], Timing]:
     """{pair: Timing} for every pair, timed in packed, profiled sessions as described
-    above. ORT names the conversions it inserts after none of the copies, so a Timing's
-    layout_ms (what was left out) is known only for a pair timed alone, and 0 otherwise;
-    a computing kernel that names no copy makes its batch be profiled pair by pair."""
+    above, less what the profiler adds (`share`). ORT names the conversions it inserts
+    after none of the copies, so a Timing's layout_ms (what was left out) is known only
+    for a pair timed alone, and 0 otherwise; a computing kernel that names no copy makes
+    its batch be profiled pair by pair."""
     runs: dict[tuple[int, int], list[float]] = {}
     layouts: dict[tuple[int, int], list[float]] = {}
     todo = list(dict.fromkeys(pairs))
     for _ in range(config.retries + 1):
         for batch in pack_batches(spec, todo, config):
             try:
-                profiled = [_profile(session_factory, bound_run, spec, batch, inflation_ms, config)]
+                profiled = [_profile(session_factory, bound_run, spec, batch, share, config)]
                 parts = [batch]
             except _Unattributed:  # a kernel of no known copy: profile each pair alone
                 parts = [[pair] for pair in batch]
-                profiled = [_profile(session_factory, bound_run, spec, part, inflation_ms, config)
+                profiled = [_profile(session_factory, bound_run, spec, part, share, config)
                             for part in parts]
             for part, (kernel, layout) in zip(parts, profiled):
                 for pair in part:
@@ -139,9 +141,9 @@ def _settled(values: list[float], config: PackConfig) -> bool:
     return error <= max(config.rel_tol * trimmed_mean(values), config.abs_tol_ms)
 
 
-def _profile(session_factory, bound_run, spec, batch, inflation_ms, config):
+def _profile(session_factory, bound_run, spec, batch, share, config):
     """Per pair of `batch`: its kernels' ms in each profiled run after the warm-up, and
-    its layout conversions' ms in each."""
+    its layout conversions' ms in each, less what the profiler added (`share.of`)."""
     model, feeds = packed_model(spec, batch)
     with tempfile.TemporaryDirectory(prefix="halp_ort_packed_") as tmp:
         sess = session_factory(model, profile_prefix=os.path.join(tmp, "profile"))
@@ -154,24 +156,34 @@ def _profile(session_factory, bound_run, spec, batch, inflation_ms, config):
         with open(path, encoding="utf-8") as f:
             events = list(kernel_events(f))
     total = 2 + count  # the binding's run, ours, then the counted runs
+    skip = total - count
     kernel = {pair: np.zeros(total) for pair in batch}
     layout = {pair: np.zeros(total) for pair in batch}
+    kernels = {pair: 0 for pair in batch}  # kernels per run
+    layouts = dict(kernels)
+    every = np.zeros(total)  # all kernels of each run, ours or not
     seen: dict[str, int] = {}
     for node, op, us in events:
+        nth = seen.get(node, 0)
+        seen[node] = nth + 1
+        if nth >= total:
+            continue
+        every[nth] += us / 1e3
         index = 0 if len(batch) == 1 else _pair_index(node)
         if index is None or index >= len(batch):
             if op not in LAYOUT_OPS:
                 raise _Unattributed(node)
             continue  # a conversion ORT named after nothing of ours: left out either way
-        nth = seen.get(node, 0)
-        seen[node] = nth + 1
-        if nth >= total:
-            continue
-        ms = max(us / 1e3 - inflation_ms, 0.0)
-        (layout if op in LAYOUT_OPS else kernel)[batch[index]][nth] += ms
-    skip = total - count
-    return ({pair: list(v[skip:]) for pair, v in kernel.items()},
-            {pair: list(v[skip:]) for pair, v in layout.items()})
+        conversion = op in LAYOUT_OPS
+        (layout if conversion else kernel)[batch[index]][nth] += us / 1e3
+        if nth == 0:
+            (layouts if conversion else kernels)[batch[index]] += 1
+    per_kernel = share.of(run, config.min_runs, trimmed_mean(list(every[skip:])), len(seen))
+
+    def less_share(times, counts):
+        return {pair: list(np.maximum(v[skip:] - per_kernel * counts[pair], 0.0)) for pair, v in times.items()}
+
+    return less_share(kernel, kernels), less_share(layout, layouts)
 
 
 def _pair_index(node: str) -> int | None:

@@ -6,11 +6,13 @@ a model is such a region by itself, so its timing includes two conversions that 
 layer does not pay inside the model, where its neighbours stay blocked too. The
 profiler tells how long those conversions took, so the backend can leave them out.
 
-The profiler reports whole microseconds and each profiled kernel reads about a
-microsecond longer than it runs unprofiled (`profiler_inflation` measures how much on a
-chain of small kernels). On a small layer whose conversions take a microsecond or two,
-that is most of what was read, so every kernel time is taken less the inflation, and
-averaged over runs (a trimmed mean, finer than the microsecond a median would round to).
+The profiler reports whole microseconds, and each profiled kernel reads longer than it
+runs unprofiled: on an AVX2 EPYC by 3 to 10 microseconds, more than a small kernel takes,
+and by a different amount in each session (on the Xeons seen before, about one). So
+the amount is measured in the session itself (`ProfilerShare`): once its profile is
+written a session runs unprofiled, and the same runs timed on the clock tell what the
+kernels really add up to. Every kernel is taken less that amount, averaged over runs (a
+trimmed mean, finer than the microsecond a median would round to).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import tempfile
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..timing import clocked
 
 LAYOUT_OPS = ("ReorderInput", "ReorderOutput")
 
@@ -35,14 +39,17 @@ class NodeTime:
     ms: float
 
 
-def profile_nodes(ort, session_factory, model, feeds: dict, runs: int = 8,
-                  skip: int = 2) -> list[NodeTime]:
+def profile_nodes(session_factory, bind, model, feeds: dict, share: ProfilerShare,
+                  runs: int = 8, skip: int = 2) -> tuple[list[NodeTime], float]:
     """Every kernel of one run of `model` (bytes or a path) with its time per run, from
-    a profiled session of `runs` runs (the first `skip` left out as warm-up)."""
+    a profiled session of `runs` runs (the first `skip` left out as warm-up), and what
+    the profiler added to each kernel in that session (`share.of`). `bind(session, feeds)`
+    gives the session's run."""
     with tempfile.TemporaryDirectory(prefix="halp_ort_profile_") as tmp:
         sess = session_factory(model, profile_prefix=os.path.join(tmp, "profile"))
+        run = bind(sess, feeds)
         for _ in range(runs):
-            sess.run(None, feeds)
+            run()
         path = sess.end_profiling()
         with open(path, encoding="utf-8") as f:
             events = list(kernel_events(f))
@@ -51,12 +58,39 @@ def profile_nodes(ort, session_factory, model, feeds: dict, runs: int = 8,
     for node, op, us in events:
         durations.setdefault(node, []).append(us / 1e3)
         ops[node] = op
-    out = []
+    out, kernels = [], 0
     for node, values in durations.items():
         per_run = max(1, round(len(values) / runs))  # a node run more than once per run
         kept = values[skip * per_run:] or values
         out.append(NodeTime(node, ops[node], trimmed_mean(kept) * per_run))
-    return out
+        kernels += per_run
+    inflation = share.of(run, runs - skip, sum(n.ms for n in out), kernels)
+    return out, inflation
+
+
+@dataclass(frozen=True)
+class ProfilerShare:
+    """What the profiler adds to each kernel of a session, told by the session itself:
+    once its profile is written a session runs unprofiled, and `of` times it on `clock`.
+    That is a difference of two timings of the whole run, whose scatter is a percent or
+    two of it; on kernels much longer than the profiler's share the difference is mostly
+    that scatter, so there `typical_ms` is used instead: the share measured on a session
+    of small kernels (None: always the session's own)."""
+
+    clock: str
+    overhead_ms: float  # a session run's fixed cost on `clock`
+    typical_ms: float | None = None
+
+    def of(self, run, runs: int, profiled_ms: float, kernels: int) -> float:
+        """Milliseconds each of a run's `kernels` read above what it costs: (`profiled_ms`,
+        the kernels' profiled sum per run, - (the median of `runs` unprofiled runs of
+        `run` - a run's fixed cost)) / `kernels`, never below zero."""
+        once = clocked(run, self.clock)
+        unprofiled = float(np.median([once() for _ in range(max(runs, 3))])) - self.overhead_ms
+        kernels = max(kernels, 1)
+        if self.typical_ms is not None and unprofiled / kernels > 10 * max(self.typical_ms, 1e-4):
+            return self.typical_ms
+        return max(0.0, (profiled_ms - unprofiled) / kernels)
 
 
 _EVENT = re.compile(r'"dur" :(\d+).*"name" :"([^"]*)_kernel_time".*"op_name" : "([^"]*)"')
@@ -75,16 +109,6 @@ def kernel_events(lines):
                 continue
             event = json.loads(line.strip().rstrip(","))  # fields in another order
             yield event["name"][:-len("_kernel_time")], event["args"]["op_name"], int(event["dur"])
-
-
-def profiler_inflation(ort, session_factory, timed_ms: float, model_bytes: bytes, feeds: dict,
-                       nodes: int) -> float:
-    """Milliseconds a profiled kernel reads above what it costs unprofiled: (sum of the
-    profiled kernel times - `timed_ms`, the model timed unprofiled less the run's fixed
-    cost) / `nodes`, never below zero."""
-    profiled = sum(n.ms for n in profile_nodes(ort, session_factory, model_bytes, feeds,
-                                               runs=40, skip=10))
-    return max(0.0, (profiled - timed_ms) / nodes)
 
 
 def trimmed_mean(values: list[float], cut: float = 0.2) -> float:
