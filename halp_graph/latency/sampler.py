@@ -42,7 +42,8 @@ from .surface import AxisDomain, Surface, regime_counts
 # 2: alignment regimes settled before the shortest description (staircase._apart).
 # 3: ORT CPU layout conversions scaled from profiled pairs.
 # 4: ORT CPU pairs timed side by side from the profiler (backends/ort_packed.py).
-SAMPLER_VERSION = 4
+# 5: the profiler's share of each kernel read in each ORT session (ort_profile.ProfilerShare).
+SAMPLER_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class LayerSampler:
         din, dout = s.domain_in, s.domain_out
         if s.tied:
             return self._run_tied()
+        self._prefetch([(din.hi, dout.hi)] + self._first_asks(din, dout))
         self.measure(din.hi, dout.hi)
         fixed = AxisStructure(1, {ALL: Steps(1)})
         row = self._structure("out", "primary", dout, Sweep("out", din.hi)) if dout.free else fixed
@@ -211,16 +213,29 @@ class LayerSampler:
                 structure = AxisStructure(structure.align, steps, threshold)
         return structure
 
+    def _first_asks(self, din: AxisDomain, dout: AxisDomain) -> list[tuple[int, int]]:
+        """The pairs the primary sweeps ask for first, whatever they measure: the flat
+        checks of the family's structures and the input axis's narrow candidates; handed
+        to the timer with the full pair, in one session rather than four."""
+        pairs = []
+        for axis, domain, sweep in (("out", dout, Sweep("out", din.hi)), ("in", din, Sweep("in", dout.hi))):
+            if not domain.free:
+                continue
+            cached = self.structures.get((self.family, axis, "primary")) if self.config.share_structure else None
+            if cached is not None:
+                pairs += [sweep.pair(c) for c in _flat_check(cached, domain)]
+            if axis == "in":
+                pairs += [sweep.pair(c) for _, above, below in self._narrow_candidates(domain)
+                          for c in (above, *below)]
+        return pairs
+
     def _still_flat(self, structure: AxisStructure, domain: AxisDomain, sweep: Sweep) -> bool:
-        regime = structure.regime(domain.hi)
-        steps = structure.steps.get(regime)
-        if steps is None:
+        if structure.steps.get(structure.regime(domain.hi)) is None:
             return False
-        same = [c for c in regime_counts(domain, structure, regime)
-                if steps.index(c) == steps.index(domain.hi)]
-        if len(same) < 2:
+        counts = _flat_check(structure, domain)
+        if not counts:
             return True
-        top, low = self._time_all(sweep, [same[-1], same[0]])
+        top, low = self._time_all(sweep, counts)
         return abs(top - low) <= 2 * self._tol(top)
 
     def _narrow(self, domain: AxisDomain, sweep: Sweep, structure: AxisStructure) -> int:
@@ -238,17 +253,8 @@ class LayerSampler:
         regime. Each candidate costs up to three timings, at low counts where timings
         are cheap; the largest threshold found wins. A narrow regime found where there is
         none costs only a few more timings: its counts are then sampled like any regime."""
-        counts = domain.counts()
         found = 0
-        candidates = []
-        for t in self.config.narrow_candidates:
-            if not counts[0] < t <= counts[-1]:
-                continue
-            above = next(c for c in counts if c >= t)
-            below = [max((c for c in counts if c <= b), default=0) for b in (t - 1, t // 2)]
-            if min(below) < t // 4 or above - t > t // 4:
-                continue  # no counts close enough to t on one side
-            candidates.append((t, above, below))
+        candidates = self._narrow_candidates(domain)
         self._prefetch([sweep.pair(c) for _, above, below in candidates for c in (above, *below)])
         for t, above, below in candidates:
             top = self.time(sweep, above)
@@ -263,6 +269,21 @@ class LayerSampler:
                     and steps.index(half) == steps.index(above) and self.time(sweep, half) < top - tol:
                 found = t
         return found
+
+    def _narrow_candidates(self, domain: AxisDomain) -> list[tuple[int, int, list[int]]]:
+        """(t, the count at or above t, [the counts at t - 1 and t // 2]) for each
+        candidate threshold with counts close enough to it on both sides."""
+        counts = domain.counts()
+        candidates = []
+        for t in self.config.narrow_candidates:
+            if not counts[0] < t <= counts[-1]:
+                continue
+            above = next(c for c in counts if c >= t)
+            below = [max((c for c in counts if c <= b), default=0) for b in (t - 1, t // 2)]
+            if min(below) < t // 4 or above - t > t // 4:
+                continue  # no counts close enough to t on one side
+            candidates.append((t, above, below))
+        return candidates
 
     def _probe(self, domain: AxisDomain, sweep: Sweep, align: int | None,
                narrow: int = 0) -> AxisStructure:
@@ -347,7 +368,7 @@ class LayerSampler:
         budget -= len(initial)
         pending = midpoints_to_check(Staircase(steps, self._on_sweep(sweep, counts)), ks)
         while pending and budget > 0:
-            self._prefetch([sweep.pair(edges[mid]) for _, mid, _ in pending[:budget]])
+            self._prefetch([sweep.pair(edges[mid]) for mid in _lookahead(pending, ks, budget)])
             left, mid, right = pending.pop(0)
             model = Staircase(steps, self._on_sweep(sweep, counts))
             if mid in model.measured_steps():
@@ -398,6 +419,31 @@ class LayerSampler:
                 continue
             predicted = s(ci, co)
             self.validation.append((ci, co, self.measure(ci, co), predicted))
+
+
+def _flat_check(structure: AxisStructure, domain: AxisDomain) -> list[int]:
+    """The top and bottom counts of the structure's top step on `domain`, which a
+    reused structure checks still cost the same ([] where the step holds one count)."""
+    regime = structure.regime(domain.hi)
+    steps = structure.steps.get(regime)
+    if steps is None:
+        return []
+    same = [c for c in regime_counts(domain, structure, regime) if steps.index(c) == steps.index(domain.hi)]
+    return [same[-1], same[0]] if len(same) >= 2 else []
+
+
+def _lookahead(pending: list[tuple[int, int, int]], ks: list[int], budget: int) -> list[int]:
+    """The steps a bisection may time next: the pending midpoints, then the midpoints
+    each would add if it missed the line, at most `budget` in all. Timed in one session
+    with the pending ones, a miss costs no session of its own; on a small layer a session
+    costs about the same for one pair as for a dozen."""
+    mids = [mid for _, mid, _ in pending]
+    for left, mid, right in pending:
+        for lo, hi in ((left, mid), (mid, right)):
+            inside = [k for k in ks if lo < k < hi]
+            if inside:
+                mids.append(inside[len(inside) // 2])
+    return list(dict.fromkeys(mids))[:budget]
 
 
 def _refs(domain: AxisDomain, structure: AxisStructure) -> dict[str, int]:

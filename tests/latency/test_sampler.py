@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from halp_graph.latency.sampler import LayerSampler, QUICK_SAMPLING, SamplingConfig
+from halp_graph.latency.sampler import LayerSampler, QUICK_SAMPLING, SamplingConfig, _flat_check
 from halp_graph.latency.staircase import ALIGNED, Steps
 from halp_graph.latency.surface import AxisDomain, Surface
 
@@ -174,10 +174,12 @@ def test_narrow_regime_that_is_cheaper_than_its_step():
 
 @pytest.mark.parametrize("tied", [False, True])
 def test_prefetching_times_what_is_asked_for_together_and_decides_nothing(tied):
-    """A timer with `prefetch` is handed the pairs a step asks for at once; the surface,
-    and every pair the sampler then asks for, are those of the same run without it."""
+    """A timer with `prefetch` is handed the pairs a step asks for at once (and a
+    bisection's next midpoints with them); the surface, and every pair the sampler then
+    asks for, are those of the same run without it. A second layer of the family reuses
+    the first one's structures, and its first batch holds their flat checks."""
     def run(with_prefetch: bool):
-        asked, batches = [], []
+        asked, batches, structures, surfaces = [], [], {}, []
 
         def measure(a, b):
             asked.append((a, b))
@@ -185,14 +187,22 @@ def test_prefetching_times_what_is_asked_for_together_and_decides_nothing(tied):
 
         if with_prefetch:
             measure.prefetch = lambda pairs: batches.append(list(pairs))
-        sampler = LayerSampler(AxisDomain(1, 160), AxisDomain(1, 160), measure,
-                               SamplingConfig(validation_points=3), family="conv", structures={}, tied=tied)
-        return sampler.run(), asked, batches
+        for hi in (160, 144):
+            start = len(batches)
+            cached = structures.get(("conv", "out", "primary"))
+            sampler = LayerSampler(AxisDomain(1, hi), AxisDomain(1, hi), measure,
+                                   SamplingConfig(validation_points=3), family="conv",
+                                   structures=structures, tied=tied)
+            surfaces.append(sampler.run().to_json())
+            if with_prefetch and hi == 144 and not tied:
+                flat = _flat_check(cached, AxisDomain(1, hi))
+                assert flat and {(144, 144)} | {(144, c) for c in flat} <= set(batches[start])
+        return surfaces, asked, batches
 
     plain, asked_plain, _ = run(False)
-    surface, asked, batches = run(True)
+    surfaces, asked, batches = run(True)
     assert asked == asked_plain
-    assert surface.to_json() == plain.to_json()
+    assert surfaces == plain
     prefetched = {pair for batch in batches for pair in batch}
     assert len(max(batches, key=len)) >= 36  # a probe window goes as one batch
-    assert set(asked) - prefetched == {(160, 160)}  # only the first pair is asked alone
+    assert set(asked) <= prefetched | {(160, 160), (144, 144)}  # tied layers ask the full pair alone
