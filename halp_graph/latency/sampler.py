@@ -221,8 +221,8 @@ class LayerSampler:
         for axis, domain, sweep in (("out", dout, Sweep("out", din.hi)), ("in", din, Sweep("in", dout.hi))):
             if not domain.free:
                 continue
-            cached = self.structures.get((self.family, axis, "primary")) if self.config.share_structure else None
-            if cached is not None:
+            cached = self.structures.get((self.family, axis, "primary"))
+            if cached is not None and self.config.share_structure:
                 pairs += [sweep.pair(c) for c in _flat_check(cached, domain)]
             if axis == "in":
                 pairs += [sweep.pair(c) for _, above, below in self._narrow_candidates(domain)

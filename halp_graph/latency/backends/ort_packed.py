@@ -14,10 +14,11 @@ the edges of the cut are left out by their op type (they are not paid inside the
 see ort_profile.py), each kernel less what the profiler adds to it (read in the same
 session, ort_profile.ProfilerShare: all copies are the same layer, so their kernels
 carry about the same share), and no run overhead is left to subtract. Per pair and run
-the kernels are summed; the pair's latency is a trimmed mean of those sums over the runs (the profiler's whole
-microseconds would round a median), its minimum the smallest sum. A pair whose mean is
-not yet known to within the tolerance (its standard error, from the spread of its runs)
-is profiled again with the others that are not, and its runs pooled.
+the kernels are summed; the pair's latency is a trimmed mean of those sums over the
+runs (the profiler's whole microseconds would round a median), its minimum the smallest
+sum. A pair whose mean is not yet known to within the tolerance (its standard error,
+from the spread of its runs) is profiled again with the others that are not, and its
+runs pooled.
 
 Between two runs of one copy the others run, so its weights come from memory rather than
 from a cache the copy has to itself: as inside the model, where every other layer runs
@@ -181,7 +182,8 @@ def _profile(session_factory, bound_run, spec, batch, share, config):
     per_kernel = share.of(run, config.min_runs, trimmed_mean(list(every[skip:])), len(seen))
 
     def less_share(times, counts):
-        return {pair: list(np.maximum(v[skip:] - per_kernel * counts[pair], 0.0)) for pair, v in times.items()}
+        return {pair: list(np.maximum(v[skip:] - per_kernel * counts[pair], 0.0))
+                for pair, v in times.items()}
 
     return less_share(kernel, kernels), less_share(layout, layouts)
 

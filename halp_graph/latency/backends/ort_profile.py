@@ -64,7 +64,7 @@ def profile_nodes(session_factory, bind, model, feeds: dict, share: ProfilerShar
         kept = values[skip * per_run:] or values
         out.append(NodeTime(node, ops[node], trimmed_mean(kept) * per_run))
         kernels += per_run
-    inflation = share.of(run, runs - skip, sum(n.ms for n in out), kernels)
+    inflation = share.of(run, min(runs - skip, 6), sum(n.ms for n in out), kernels)
     return out, inflation
 
 
