@@ -9,8 +9,11 @@ window and one over it, interpolated between their budgets (latency moves in ste
 plain rescale can hop back and forth over the window). A few rounds at most, every one
 reported. A round that lands inside the window is measured once more with new sessions
 of both models (a new pair of sessions can time the same models a few percent apart)
-and judged on the mean of the two. The kept round is the best-scoring one inside the
-window, else the best one under the goal, else the fastest.
+and judged on the mean of the two. When no round landed inside on its one measurement,
+the rounds that landed within a window's width of it are measured so too, best score
+first, until one is judged inside (`_confirm_near`): a pair of sessions can read a few
+percent off, more than the window is wide. The kept round is the best-scoring one
+inside the window, else the best one under the goal, else the fastest.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Round:
     on_target: bool = False
     details: dict = field(default_factory=dict)
     fidelity: dict | None = None  # of the rewritten model, before any reconstruction
+    session_pairs: int = 0  # pairs of dense and pruned sessions the measurement averages
 
     @classmethod
     def solved(cls, index: int, budget_ms: float, result) -> "Round":
@@ -61,6 +65,7 @@ class Round:
         return {"round": self.index, "solver_budget_ms": self.budget_ms, "status": self.status,
                 "predicted_ms": self.predicted_ms, "measured_ms": self.measured_ms,
                 "measured_dense_ms": self.measured_dense_ms, "achieved": self.achieved,
+                "session_pairs": self.session_pairs,
                 "on_target": self.on_target, "kept_saliency": self.objective / self.max_objective
                 if self.max_objective else 1.0, "solve_time_s": self.solve_time_s,
                 "solver": self.details, "fidelity": self.fidelity}
@@ -106,10 +111,7 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
                 pairs.append((pruned_t.median_ms, dense_t.median_ms))
             if profiles:
                 r.details["per_shape"] = per_shape_rows(profiles, dense_t, pruned_t)
-            r.measured_ms = sum(p for p, _ in pairs) / len(pairs)
-            r.measured_dense_ms = sum(d for _, d in pairs) / len(pairs)
-            r.achieved = _achieved(pairs, relative)
-            r.on_target = _in_window(r.achieved, goal, tolerance)
+            _judge(r, pairs, goal, tolerance, relative)
             confirmed = f", {len(pairs)} session pairs" if len(pairs) > 1 else ""
             log(f"round {index}: solver budget {budget:.2f} ms, predicted {result.predicted_cost:.2f} ms, "
                 f"measured {r.measured_ms:.2f} ms of {r.measured_dense_ms:.2f} dense "
@@ -120,7 +122,38 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
                 break
             budget = next_budget([(x.budget_ms, x.achieved) for x in rounds if x.achieved is not None],
                                  AIM * goal)
+        if timer is not None and not any(r.on_target for r in rounds):
+            _confirm_near(rounds, timer, goal, tolerance, relative, measure_rounds, log)
     return _choose(rounds, goal), rounds
+
+
+def _judge(r: Round, pairs: list[tuple[float, float]], goal: float, tolerance: float,
+           relative: bool) -> None:
+    """Record on `r` its measurement over (pruned ms, dense ms) session pairs."""
+    r.measured_ms = sum(p for p, _ in pairs) / len(pairs)
+    r.measured_dense_ms = sum(d for _, d in pairs) / len(pairs)
+    r.achieved = _achieved(pairs, relative)
+    r.on_target = _in_window(r.achieved, goal, tolerance)
+    r.session_pairs = len(pairs)
+
+
+def _confirm_near(rounds: list[Round], timer, goal: float, tolerance: float, relative: bool,
+                  measure_rounds: int, log) -> None:
+    """No round landed inside the window: those within one window's width of it are
+    measured once more with new sessions, best score first, and judged on the mean of
+    the two measurements, until one is inside."""
+    width = goal * tolerance
+    near = [r for r in rounds if r.model is not None and r.achieved is not None and r.session_pairs == 1
+            and goal * (1 - tolerance) - width <= r.achieved <= goal * (1 + OVER) + width]
+    for r in sorted(near, key=lambda r: r.objective, reverse=True):
+        first = r.achieved
+        dense_t, pruned_t = timer.measure_fresh(r.model, measure_rounds)
+        _judge(r, [(r.measured_ms, r.measured_dense_ms), (pruned_t.median_ms, dense_t.median_ms)],
+               goal, tolerance, relative)
+        log(f"round {r.index} measured again: {_fmt(first, relative)} -> {_fmt(r.achieved, relative)} "
+            f"on 2 session pairs{' on target' if r.on_target else ''}")
+        if r.on_target:
+            return
 
 
 class DenseTimer:

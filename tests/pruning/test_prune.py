@@ -20,6 +20,7 @@ from halp_graph.latency import QUICK_SAMPLING, get_target
 from halp_graph.models.builder import GraphBuilder
 from halp_graph.plan import PruningPlan
 from halp_graph.pruning import REPORT_SCHEMA, LatencyPrunePass
+from halp_graph.pruning.closed_loop import DenseTimer, Round, _confirm_near
 from halp_graph.pruning.lut_calibration import build_calibrated_lut
 
 
@@ -74,6 +75,27 @@ def test_closed_loop_reports_every_round(setup):
         assert r["measured_ms"] is not None and r["measured_dense_ms"] is not None
     if not rounds[0]["on_target"] and len(rounds) > 1:  # the second round corrects the budget
         assert rounds[1]["solver_budget_ms"] != rounds[0]["solver_budget_ms"]
+
+
+def test_rounds_near_the_window_are_measured_again_best_score_first(setup):
+    """No round landed inside the window [0.588, 0.603] on its one measurement: the ones
+    within a window's width of it are timed again with new sessions, best score first,
+    and judged on the mean of both; one far off is left as it was."""
+    _, model, lut = setup
+    slim = halp_graph.prune(model, "cpu", 0.6, lut=lut, max_rounds=1).model
+
+    def round_at(index, objective, achieved):
+        return Round(index, 1.0, "optimal", 1.0, objective, 10.0, 0.0, {}, plan=object(), model=slim,
+                     measured_ms=achieved, measured_dense_ms=1.0, achieved=achieved, session_pairs=1)
+
+    far, low, high = round_at(1, 9.0, 0.50), round_at(2, 5.0, 0.577), round_at(3, 7.0, 0.612)
+    log = []
+    with DenseTimer(get_target("cpu"), model) as timer:
+        _confirm_near([far, low, high], timer, 0.6, 0.02, True, 3, log.append)
+    assert (far.session_pairs, far.achieved) == (1, 0.50)
+    assert high.session_pairs == 2 and high.achieved != 0.612 and log[0].startswith("round 3 measured again")
+    assert low.session_pairs == (1 if high.on_target else 2)  # stops at the first one inside
+    assert len(log) == (1 if high.on_target else 2)
 
 
 def test_cli_writes_model_and_report(setup):
