@@ -52,7 +52,7 @@ class Round:
     on_target: bool = False
     details: dict = field(default_factory=dict)
     fidelity: dict | None = None  # of the rewritten model, before any reconstruction
-    session_pairs: int = 0  # pairs of dense and pruned sessions the measurement averages
+    pairs: list = field(default_factory=list)  # (pruned ms, dense ms) per pair of sessions measured
 
     @classmethod
     def solved(cls, index: int, budget_ms: float, result) -> "Round":
@@ -65,7 +65,7 @@ class Round:
         return {"round": self.index, "solver_budget_ms": self.budget_ms, "status": self.status,
                 "predicted_ms": self.predicted_ms, "measured_ms": self.measured_ms,
                 "measured_dense_ms": self.measured_dense_ms, "achieved": self.achieved,
-                "session_pairs": self.session_pairs,
+                "session_pairs": len(self.pairs),
                 "on_target": self.on_target, "kept_saliency": self.objective / self.max_objective
                 if self.max_objective else 1.0, "solve_time_s": self.solve_time_s,
                 "solver": self.details, "fidelity": self.fidelity}
@@ -104,15 +104,12 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
                 log(f"round {index}: predicted {result.predicted_cost:.2f} ms (not measurable here)")
                 break
             start = time.perf_counter()
-            dense_t, pruned_t = timer.measure(r.model, measure_rounds)
-            pairs = [(pruned_t.median_ms, dense_t.median_ms)]
-            if _in_window(_achieved(pairs, relative), goal, tolerance):
-                dense_t, pruned_t = timer.measure_fresh(r.model, measure_rounds)  # confirm it
-                pairs.append((pruned_t.median_ms, dense_t.median_ms))
-            if profiles:
-                r.details["per_shape"] = per_shape_rows(profiles, dense_t, pruned_t)
-            _judge(r, pairs, goal, tolerance, relative)
-            confirmed = f", {len(pairs)} session pairs" if len(pairs) > 1 else ""
+            _record(r, timer, *timer.measure(r.model, measure_rounds))
+            _judge(r, goal, tolerance, relative)
+            if r.on_target:
+                _record(r, timer, *timer.measure_fresh(r.model, measure_rounds))  # confirm it
+                _judge(r, goal, tolerance, relative)
+            confirmed = f", {len(r.pairs)} session pairs" if len(r.pairs) > 1 else ""
             log(f"round {index}: solver budget {budget:.2f} ms, predicted {result.predicted_cost:.2f} ms, "
                 f"measured {r.measured_ms:.2f} ms of {r.measured_dense_ms:.2f} dense "
                 f"({_fmt(r.achieved, relative)} vs goal {_fmt(goal, relative)})"
@@ -127,14 +124,19 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
     return _choose(rounds, goal), rounds
 
 
-def _judge(r: Round, pairs: list[tuple[float, float]], goal: float, tolerance: float,
-           relative: bool) -> None:
-    """Record on `r` its measurement over (pruned ms, dense ms) session pairs."""
-    r.measured_ms = sum(p for p, _ in pairs) / len(pairs)
-    r.measured_dense_ms = sum(d for _, d in pairs) / len(pairs)
-    r.achieved = _achieved(pairs, relative)
+def _record(r: Round, timer, dense_t, pruned_t) -> None:
+    """Add one pair of sessions' timings to `r` (with shape profiles, its per-shape rows)."""
+    r.pairs.append((pruned_t.median_ms, dense_t.median_ms))
+    if timer.profiles:
+        r.details["per_shape"] = per_shape_rows(timer.profiles, dense_t, pruned_t)
+
+
+def _judge(r: Round, goal: float, tolerance: float, relative: bool) -> None:
+    """Judge `r` on the mean over its session pairs."""
+    r.measured_ms = sum(p for p, _ in r.pairs) / len(r.pairs)
+    r.measured_dense_ms = sum(d for _, d in r.pairs) / len(r.pairs)
+    r.achieved = _achieved(r.pairs, relative)
     r.on_target = _in_window(r.achieved, goal, tolerance)
-    r.session_pairs = len(pairs)
 
 
 def _confirm_near(rounds: list[Round], timer, goal: float, tolerance: float, relative: bool,
@@ -143,13 +145,12 @@ def _confirm_near(rounds: list[Round], timer, goal: float, tolerance: float, rel
     measured once more with new sessions, best score first, and judged on the mean of
     the two measurements, until one is inside."""
     width = goal * tolerance
-    near = [r for r in rounds if r.model is not None and r.achieved is not None and r.session_pairs == 1
+    near = [r for r in rounds if r.model is not None and len(r.pairs) == 1
             and goal * (1 - tolerance) - width <= r.achieved <= goal * (1 + OVER) + width]
     for r in sorted(near, key=lambda r: r.objective, reverse=True):
         first = r.achieved
-        dense_t, pruned_t = timer.measure_fresh(r.model, measure_rounds)
-        _judge(r, [(r.measured_ms, r.measured_dense_ms), (pruned_t.median_ms, dense_t.median_ms)],
-               goal, tolerance, relative)
+        _record(r, timer, *timer.measure_fresh(r.model, measure_rounds))
+        _judge(r, goal, tolerance, relative)
         log(f"round {r.index} measured again: {_fmt(first, relative)} -> {_fmt(r.achieved, relative)} "
             f"on 2 session pairs{' on target' if r.on_target else ''}")
         if r.on_target:

@@ -54,6 +54,7 @@ def fastest_keeping(problem, groups, scores, rewrite, recover, probe, min_agreem
         with DenseTimer(target, dense_model, profiles) as timer:
             dense_t, pruned_t = timer.measure(best.model, measure_rounds)
         best.measured_ms, best.measured_dense_ms = pruned_t.median_ms, dense_t.median_ms
+        best.pairs.append((pruned_t.median_ms, dense_t.median_ms))
         best.achieved = pruned_t.median_ms / dense_t.median_ms
     else:
         best.achieved = best.predicted_ms / dense_pred
