@@ -7,13 +7,12 @@ predicted milliseconds) is corrected and the knapsack solved again: scaled by ho
 the measurement was, aiming just below the goal, or, once one round landed under the
 window and one over it, interpolated between their budgets (latency moves in steps, so a
 plain rescale can hop back and forth over the window). A few rounds at most, every one
-reported. A round that lands inside the window is measured once more with new sessions
-of both models (a new pair of sessions can time the same models a few percent apart)
-and judged on the mean of the two. When no round landed inside on its one measurement,
-the rounds that landed within a window's width of it are measured so too, best score
-first, until one is judged inside (`_confirm_near`): a pair of sessions can read a few
-percent off, more than the window is wide. The kept round is the best-scoring one
-inside the window, else the best one under the goal, else the fastest.
+reported. A round that lands inside the window, or within one window's width of it, is
+measured once more with new sessions of both models and judged on the mean of the two
+(`_confirm`), before the next budget is computed from it: a new pair of sessions can time
+the same models a few percent apart, more than the window is wide, and one low reading
+taken at face value would steer every later budget. The kept round is the best-scoring
+one inside the window, else the best one under the goal, else the fastest.
 """
 
 from __future__ import annotations
@@ -106,10 +105,10 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
             start = time.perf_counter()
             _record(r, timer, *timer.measure(r.model, measure_rounds))
             _judge(r, goal, tolerance, relative)
-            if r.on_target:
-                _record(r, timer, *timer.measure_fresh(r.model, measure_rounds))  # confirm it
-                _judge(r, goal, tolerance, relative)
-            confirmed = f", {len(r.pairs)} session pairs" if len(r.pairs) > 1 else ""
+            first = r.achieved
+            confirmed = ""
+            if _confirm(r, timer, goal, tolerance, relative, measure_rounds):
+                confirmed = f", {len(r.pairs)} session pairs, the first {_fmt(first, relative)}"
             log(f"round {index}: solver budget {budget:.2f} ms, predicted {result.predicted_cost:.2f} ms, "
                 f"measured {r.measured_ms:.2f} ms of {r.measured_dense_ms:.2f} dense "
                 f"({_fmt(r.achieved, relative)} vs goal {_fmt(goal, relative)})"
@@ -119,8 +118,6 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
                 break
             budget = next_budget([(x.budget_ms, x.achieved) for x in rounds if x.achieved is not None],
                                  AIM * goal)
-        if timer is not None and not any(r.on_target for r in rounds):
-            _confirm_near(rounds, timer, goal, tolerance, relative, measure_rounds, log)
     return _choose(rounds, goal), rounds
 
 
@@ -139,22 +136,17 @@ def _judge(r: Round, goal: float, tolerance: float, relative: bool) -> None:
     r.on_target = _in_window(r.achieved, goal, tolerance)
 
 
-def _confirm_near(rounds: list[Round], timer, goal: float, tolerance: float, relative: bool,
-                  measure_rounds: int, log) -> None:
-    """No round landed inside the window: those within one window's width of it are
-    measured once more with new sessions, best score first, and judged on the mean of
-    the two measurements, until one is inside."""
+def _confirm(r: Round, timer, goal: float, tolerance: float, relative: bool,
+             measure_rounds: int) -> bool:
+    """When `r`'s reading is inside the window or within one window's width of it, time
+    it once more with new sessions of both models and judge it on the mean of the two
+    pairs; returns whether it was timed again."""
     width = goal * tolerance
-    near = [r for r in rounds if r.model is not None and len(r.pairs) == 1
-            and goal * (1 - tolerance) - width <= r.achieved <= goal * (1 + OVER) + width]
-    for r in sorted(near, key=lambda r: r.objective, reverse=True):
-        first = r.achieved
-        _record(r, timer, *timer.measure_fresh(r.model, measure_rounds))
-        _judge(r, goal, tolerance, relative)
-        log(f"round {r.index} measured again: {_fmt(first, relative)} -> {_fmt(r.achieved, relative)} "
-            f"on 2 session pairs{' on target' if r.on_target else ''}")
-        if r.on_target:
-            return
+    if not goal * (1 - tolerance) - width <= r.achieved <= goal * (1 + OVER) + width:
+        return False
+    _record(r, timer, *timer.measure_fresh(r.model, measure_rounds))
+    _judge(r, goal, tolerance, relative)
+    return True
 
 
 class DenseTimer:

@@ -20,7 +20,7 @@ from halp_graph.latency import QUICK_SAMPLING, get_target
 from halp_graph.models.builder import GraphBuilder
 from halp_graph.plan import PruningPlan
 from halp_graph.pruning import REPORT_SCHEMA, LatencyPrunePass
-from halp_graph.pruning.closed_loop import DenseTimer, Round, _confirm_near
+from halp_graph.pruning.closed_loop import DenseTimer, Round, _confirm
 from halp_graph.pruning.lut_calibration import build_calibrated_lut
 
 
@@ -77,25 +77,26 @@ def test_closed_loop_reports_every_round(setup):
         assert rounds[1]["solver_budget_ms"] != rounds[0]["solver_budget_ms"]
 
 
-def test_rounds_near_the_window_are_measured_again_best_score_first(setup):
-    """No round landed inside the window [0.588, 0.603] on its one measurement: the ones
-    within a window's width of it are timed again with new sessions, best score first,
-    and judged on the mean of both; one far off is left as it was."""
+def test_a_round_in_or_near_the_window_is_measured_again_before_the_next_budget(setup):
+    """Readings inside the window [0.588, 0.603] or within its width of it are timed
+    again with new sessions and judged on the mean of both pairs, so the next budget is
+    computed from that mean; one far off is left as it was."""
     _, model, lut = setup
     slim = halp_graph.prune(model, "cpu", 0.6, lut=lut, max_rounds=1).model
 
-    def round_at(index, objective, achieved):
-        return Round(index, 1.0, "optimal", 1.0, objective, 10.0, 0.0, {}, plan=object(), model=slim,
+    def round_at(index, achieved):
+        return Round(index, 1.0, "optimal", 1.0, 5.0, 10.0, 0.0, {}, plan=object(), model=slim,
                      measured_ms=achieved, measured_dense_ms=1.0, achieved=achieved, pairs=[(achieved, 1.0)])
 
-    far, low, high = round_at(1, 9.0, 0.50), round_at(2, 5.0, 0.577), round_at(3, 7.0, 0.612)
-    log = []
+    far, low, high, inside = round_at(1, 0.50), round_at(2, 0.577), round_at(3, 0.612), round_at(4, 0.595)
     with DenseTimer(get_target("cpu"), model) as timer:
-        _confirm_near([far, low, high], timer, 0.6, 0.02, True, 3, log.append)
+        again = [_confirm(r, timer, 0.6, 0.02, True, 3) for r in (far, low, high, inside)]
+    assert again == [False, True, True, True]
     assert (len(far.pairs), far.achieved) == (1, 0.50)
-    assert len(high.pairs) == 2 and high.achieved != 0.612 and log[0].startswith("round 3 measured again")
-    assert len(low.pairs) == (1 if high.on_target else 2)  # stops at the first one inside
-    assert len(log) == (1 if high.on_target else 2)
+    for r, first in ((low, 0.577), (high, 0.612), (inside, 0.595)):
+        second = r.pairs[1][0] / r.pairs[1][1]
+        assert len(r.pairs) == 2 and r.achieved == pytest.approx((first + second) / 2)
+        assert r.on_target == (0.588 <= r.achieved <= 0.603)
 
 
 def test_cli_writes_model_and_report(setup):
