@@ -10,7 +10,8 @@ onnx.checker full-check result; and ONNX Runtime latency (CPU, 1 thread, median,
 models timed interleaved) of the model with half of every prunable group removed, against
 the original. With `--prune BUDGET`, also `halp_graph.prune(export, "cpu", BUDGET)` (LUT
 built or taken from prune's cache, the closed loop measuring each round): the measured
-latency ratio, the rounds and the status (minutes per model: it builds a latency table).
+latency ratio, the rounds and the status (minutes per model: it builds a latency table);
+prune's progress, every round included, goes to stderr.
 
     python benchmarks/rewrite_coverage.py [--exporters legacy,dynamo] [--models a,b] [--no-latency]
     python benchmarks/rewrite_coverage.py --zoo timm --models timm:resnet18 --no-latency --prune 0.6
@@ -84,7 +85,7 @@ def prune_row(path: str, budget: float) -> dict:
     """The product's prune of the export to `budget` of its CPU latency: measured ratio
     (of the kept round, timed interleaved with the dense model), rounds and status."""
     t = time.perf_counter()
-    report = halp_graph.prune(path, "cpu", budget).report
+    report = halp_graph.prune(path, "cpu", budget, progress=True).report
     return {**prune_cells(report), "prune s": round(time.perf_counter() - t)}
 
 
