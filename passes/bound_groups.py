@@ -20,6 +20,7 @@ import onnx
 from halp_graph.errors import PlanError
 from halp_graph.graph import GroupSet, analyze
 from halp_graph.graph.capture_onnx import LoadedModel, _attrs, _implicit_inputs, _shape_of, node_names, tensor_loader
+from halp_graph.graph.computed_weights import rebind
 from halp_graph.graph.ir import Graph
 
 
@@ -66,10 +67,17 @@ def mismatch(graph: Graph, proto: onnx.ModelProto, base_dir: str = ".") -> str |
 
 
 def _folded_from(graph: Graph) -> set[str]:
-    """Inputs of the nodes whose outputs capture computed (values no loader re-reads)."""
+    """Inputs of the nodes whose outputs capture computed (values no loader re-reads);
+    values read only inside a computed weight's subgraph are left out: that weight is
+    computed afresh from the model's own constants when rebound."""
+    in_cones = {o for t in graph.tensors.values() if t.computed is not None
+                for n in t.computed.nodes for o in n.output}
+
     def folded(name: str) -> bool:
         t = graph.tensors.get(name)
-        return t is not None and t._value is not None and t.loader is None and not t.is_initializer
+        if t is None or t._value is None or t.loader is not None or t.is_initializer:
+            return False
+        return not (name in in_cones and all(o in in_cones for n, _ in graph.users(name) for o in n.outputs))
     return {i for n in graph.nodes if any(folded(o) for o in n.outputs if o) for i in n.inputs if i}
 
 
@@ -82,7 +90,8 @@ def _same(a, b) -> bool:
 
 def _rebound(graph: Graph, model: LoadedModel) -> Graph:
     """A shallow copy of `graph` whose initializers (and the Identity outputs that share
-    their loaders) load from `model`; nodes and folded values are shared."""
+    their loaders, and the weights computed from them) load from `model`; nodes and
+    folded values are shared."""
     tensors = dict(graph.tensors)
     loaders = {}
     for init in model.proto.graph.initializer:
@@ -93,6 +102,7 @@ def _rebound(graph: Graph, model: LoadedModel) -> Graph:
     for name, t in tensors.items():
         if not t.is_initializer and t.loader is not None and id(t.loader) in loaders:
             tensors[name] = dataclasses.replace(t, loader=loaders[id(t.loader)], _value=None)
+    rebind(tensors)
     out = copy.copy(graph)
     out.tensors = tensors
     return out

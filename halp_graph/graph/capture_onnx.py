@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError
 from onnx import external_data_helper, helper, numpy_helper
 
 from ..errors import CaptureError
+from .computed_weights import mark_computed_weights
 from .ir import Graph, Node, Shape, Tensor
 from .shape_values import fold_small_constants
 
@@ -276,6 +277,7 @@ def capture(model: LoadedModel | onnx.ModelProto) -> Graph:
         fold_small_constants(graph)
         if _shape_snapshot(graph) == before:
             break
+    mark_computed_weights(graph, list(proto.graph.node), list(proto.opset_import))
     return graph
 
 

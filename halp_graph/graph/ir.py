@@ -43,6 +43,7 @@ class Tensor:
     loader: Callable[[], np.ndarray] | None = None  # set for constants
     is_initializer: bool = False
     _value: np.ndarray | None = None
+    computed: Any = None  # computed_weights.ComputedWeight: a weight given a value of its own
 
     @property
     def is_constant(self) -> bool:
@@ -140,7 +141,7 @@ class Graph:
         readable with const() but are ordinary tensors for channel tying."""
         if not name:
             return False
-        if self.param_source(name) is not None:
+        if self.param_source(name) is not None or self.tensor(name).computed is not None:
             return True
         node = self.producer.get(name)
         return node is not None and node.op_type == "Constant"

@@ -104,8 +104,9 @@ def test_a_reused_pass_gives_each_model_its_own_result():
     assert_outputs_differ(results[0], results[1], feeds)
 
 
-def test_given_groups_are_checked_and_bound_to_the_model():
-    first = ec.residual_add()
+@pytest.mark.parametrize("case", ["residual_add", "weight_batchnorm_standardized"])
+def test_given_groups_are_checked_and_bound_to_the_model(case):
+    first = ec.EDGE_CASES[case]()  # the second case computes a weight from its initializer
     groups = analyze(first)
     plan = removing_plan(groups, seed=2)
     second = reweighted(first, seed=1)

@@ -32,7 +32,7 @@ def test_dynamic_batch_exports(zoo, exporter):
 
 
 @pytest.mark.parametrize("exporter", ["legacy", "dynamo"])
-@pytest.mark.parametrize("name", ["timm:tresnet_m", "timm:hgnetv2_b0", "timm:mobilevit_xs"])
+@pytest.mark.parametrize("name", ["timm:tresnet_m", "timm:hgnetv2_b0", "timm:mobilevit_xs", "timm:nf_resnet26"])
 def test_random_plans_on_timm_models(grouped, name, exporter):
     model, groups = grouped(name, exporter)
     prove_plan(model, groups, random_plan(groups, seed=0))
