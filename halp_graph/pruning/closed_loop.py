@@ -11,8 +11,10 @@ reported. A round that lands inside the window, or within one window's width of 
 measured once more with new sessions of both models and judged on the mean of the two
 (`_confirm`), before the next budget is computed from it: a new pair of sessions can time
 the same models a few percent apart, more than the window is wide, and one low reading
-taken at face value would steer every later budget. The kept round is the best-scoring
-one inside the window, else the best one under the goal, else the fastest.
+taken at face value would steer every later budget. When no plan fits a round's budget,
+the cheapest plan is measured all the same (the table may price it too high), unless one
+as cheap was measured already. The kept round is the best-scoring one inside the window,
+else the best one under the goal, else the fastest.
 """
 
 from __future__ import annotations
@@ -90,9 +92,13 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
             result = solve_problem(problem.with_budget(budget), method=method, time_limit=time_limit)
             r = Round.solved(index, budget, result)
             rounds.append(r)
-            if not result.feasible:
+            if not result.feasible and (timer is None or not result.counts or any(
+                    x.plan is not None and x.predicted_ms <= result.predicted_cost for x in rounds)):
                 log(f"round {index}: no plan fits {budget:.2f} ms predicted ({result.message})")
                 break
+            if not result.feasible:  # the table may price it too high: measure it
+                log(f"round {index}: no plan fits {budget:.2f} ms predicted; the cheapest, "
+                    f"{result.predicted_cost:.2f} ms predicted, is measured")
             r.plan = make_plan(groups, scores, result.counts)
             r.model = rewrite(r.plan)
             if assess is not None:
@@ -116,8 +122,9 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
                 f"[{time.perf_counter() - start:.1f}s timing{confirmed}]")
             if r.on_target:
                 break
-            budget = next_budget([(x.budget_ms, x.achieved) for x in rounds if x.achieved is not None],
-                                 AIM * goal)
+            # a round no plan fitted measured the cheapest plan: its budget is that plan's cost
+            budget = next_budget([(max(x.budget_ms, x.predicted_ms) if x.status == "infeasible" else x.budget_ms,
+                                   x.achieved) for x in rounds if x.achieved is not None], AIM * goal)
     return _choose(rounds, goal), rounds
 
 
