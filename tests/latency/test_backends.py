@@ -14,7 +14,7 @@ from halp_graph.errors import BackendUnavailable
 from halp_graph.graph import analyze, from_proto
 from halp_graph.latency import get_target, measure_interleaved, measure_model
 from halp_graph.latency.backends import EstimateWarning, availability, open_backend, unavailable_reason
-from halp_graph.latency.backends.ort_profile import profile_nodes
+from halp_graph.latency.backends.ort_profile import ProfilerShare, profile_nodes
 from halp_graph.latency.sampler import QUICK_SAMPLING
 from halp_graph.latency.subgraph import layer_specs
 from halp_graph.latency.timing import QUICK, QUICK_MODEL
@@ -88,6 +88,15 @@ def test_the_profilers_share_is_read_in_each_session_and_typical_on_long_kernels
     _, typical = profile_nodes(backend.session, backend._bound_run, long,
                                {"x": np.ones((1, 1 << 22), np.float32)}, share, runs=4, skip=1)
     assert typical == share.typical_ms
+
+
+def test_kernels_profiled_long_take_the_typical_share_without_unprofiled_runs():
+    runs = []
+    share = ProfilerShare("wall", overhead_ms=0.0, typical_ms=0.01)
+    assert share.of(lambda: runs.append(1), 6, profiled_ms=4 * 0.2, kernels=4) == 0.01
+    assert runs == []  # 0.2 ms a kernel: over ten times the typical share on its readings alone
+    share.of(lambda: runs.append(1), 6, profiled_ms=4 * 0.02, kernels=4)
+    assert len(runs) == 6  # short kernels: the session's own share, from its unprofiled runs
 
 
 def test_thread_clock_is_refused_for_multithreaded_runs():

@@ -75,7 +75,8 @@ class ProfilerShare:
     That is a difference of two timings of the whole run, whose scatter is a percent or
     two of it; on kernels much longer than the profiler's share the difference is mostly
     that scatter, so there `typical_ms` is used instead: the share measured on a session
-    of small kernels (None: always the session's own)."""
+    of small kernels (None: always the session's own). Kernels whose profiled readings
+    alone are that long take it without the unprofiled runs."""
 
     clock: str
     overhead_ms: float  # a session run's fixed cost on `clock`
@@ -85,10 +86,13 @@ class ProfilerShare:
         """Milliseconds each of a run's `kernels` read above what it costs: (`profiled_ms`,
         the kernels' profiled sum per run, - (the median of `runs` unprofiled runs of
         `run` - a run's fixed cost)) / `kernels`, never below zero."""
+        kernels = max(kernels, 1)
+        long = None if self.typical_ms is None else 10 * max(self.typical_ms, 1e-4)
+        if long is not None and profiled_ms / kernels > long + self.typical_ms:
+            return self.typical_ms  # the unprofiled runs would read above `long` too
         once = clocked(run, self.clock)
         unprofiled = float(np.median([once() for _ in range(max(runs, 3))])) - self.overhead_ms
-        kernels = max(kernels, 1)
-        if self.typical_ms is not None and unprofiled / kernels > 10 * max(self.typical_ms, 1e-4):
+        if long is not None and unprofiled / kernels > long:
             return self.typical_ms
         return max(0.0, (profiled_ms - unprofiled) / kernels)
 
