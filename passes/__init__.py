@@ -21,7 +21,7 @@ halp_graph.pruning (it sits above the rewrite).
 from .adapter import as_ir_model
 from .base import RewritePass
 from .mask_channels import MaskChannelsPass, mask_channels
-from .prune_channels import PruneChannelsPass, prune_channels, prune_channels_with_info
+from .prune_channels import PruneChannelsPass, prune_channels, prune_channels_with_info, pruned_structure
 
-__all__ = ["as_ir_model", "RewritePass", "MaskChannelsPass", "mask_channels",
+__all__ = ["as_ir_model", "RewritePass", "MaskChannelsPass", "mask_channels", "pruned_structure",
            "PruneChannelsPass", "prune_channels", "prune_channels_with_info"]

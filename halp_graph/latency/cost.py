@@ -75,6 +75,7 @@ class LutCostModel:
         self._boundary = _boundaries(groups, specs, lut)
         record = lut.record_for(groups)
         self._context = _context(groups, record.context if record is not None else {})
+        self._unpriced = _unpriced(groups, record.context if record is not None else {})
         calibration = record.calibration if record is not None and calibrated else None
         self.calibration = calibration
         self.weights = tuple(float(w) for w in calibration["weights"]) if calibration else FACE_VALUE
@@ -99,6 +100,14 @@ class LutCostModel:
             cost = float(sum(w * p for w, p in zip(self.weights, parts)))
             self._cache[key] = cost
         return cost
+
+    def unpriced_ms(self, node_names) -> float:
+        """What the dense model's kernels among `node_names` cost in context that no layer
+        prices (kernels outside every layer and tail that read no layer's output), as
+        profiled: the calibration's context weight is fitted to the layers' shares of
+        context, which can leave it near zero; 0 where the table has no whole-model
+        profile."""
+        return sum(self._unpriced.get(name, 0.0) for name in node_names)
 
     def layer_cost_table(self, layer: Layer, ins, outs) -> np.ndarray:
         """[[layer_cost(layer, i, o) for o in outs] for i in ins], the same numbers,
@@ -216,6 +225,21 @@ def _context(groups: GroupSet, context: dict) -> dict[str, float]:
         name = owner.get(data[0]) if data else None
         if name is not None:
             out[name] = out.get(name, 0.0) + float(ms)
+    return out
+
+
+def _unpriced(groups: GroupSet, context: dict) -> dict[str, float]:
+    """{node: ms} of the profiled kernels that `_context` gives to no layer."""
+    graph = groups.graph
+    owner = _owners(groups)
+    out = {}
+    for node_name, ms in (context or {}).get("nodes", {}).items():
+        node = graph.nodes_by_name.get(node_name)
+        if node is None or node_name in owner:
+            continue
+        data = [t for t in node.inputs if t and not graph.is_constant(t)]
+        if not data or owner.get(data[0]) is None:
+            out[node_name] = float(ms)
     return out
 
 

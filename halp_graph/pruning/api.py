@@ -28,11 +28,12 @@ from ..graph import GroupSet, analyze, as_loaded
 from ..graph.capture_onnx import LoadedModel
 from ..input_shapes import fix_input_shapes
 from ..latency import get_target
-from ..passes import prune_channels
+from ..passes import prune_channels, pruned_structure
 from ..plan import PruningPlan
 from ..solver import build_problem
 from .closed_loop import run_loop
 from .data import HOLDOUT, prepare_data
+from .emptying_credit import emptying_credits, with_emptying_credits
 from .fidelity_search import fastest_keeping
 from .finetune import finetune as run_finetune
 from .finetune import finetune_samples, training_config
@@ -163,12 +164,19 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
     lap("saliency")
     log(f"saliency: {scoring.method} [{timings['saliency']:.1f}s]")
 
-    problem = build_problem(groups, source.cost_model, scoring.scores, budget=0.0,
-                            measured=scoring.tables)
-    lap("problem")
-
     def rewrite(plan: PruningPlan) -> LoadedModel:
         return prune_channels(loaded, plan, groups)
+
+    problem = build_problem(groups, source.cost_model, scoring.scores, budget=0.0,
+                            measured=scoring.tables)
+    credits = emptying_credits(problem, groups, lambda plan: pruned_structure(loaded, plan, groups),
+                               source.cost_model)
+    problem = with_emptying_credits(problem, credits)
+    lap("problem")
+    if credits:
+        log(f"emptying {len(credits)} groups removes more than their layers: "
+            f"{sum(sum(c.values()) for c in credits.values()):.2f} {problem.unit} priced in "
+            f"[{timings['problem']:.1f}s]")
 
     def recover(plan: PruningPlan, pruned: LoadedModel) -> tuple[LoadedModel, dict | None]:
         if not reconstruct or not plan.removes_anything(groups):

@@ -66,6 +66,9 @@ class WeightedCostModel:
     def dense_cost(self) -> float:
         return sum(w * cm.dense_cost() for w, cm, _ in self.parts)
 
+    def unpriced_ms(self, node_names) -> float:
+        return sum(w * cm.unpriced_ms(node_names) for w, cm, _ in self.parts if hasattr(cm, "unpriced_ms"))
+
 
 @dataclass
 class WeightedTiming:
