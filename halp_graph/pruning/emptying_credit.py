@@ -37,7 +37,8 @@ def emptying_credits(problem: Problem, groups: GroupSet, structure, cost_model) 
     full = problem.full()
     layer_terms = {t.name: t for t in problem.terms}
     unpriced = getattr(cost_model, "unpriced_ms", None)
-    nodes = groups.graph.nodes
+    running = _running_nodes(structure(PruningPlan({})))  # what the runtime folds already is no saving
+    nodes = [n for n in groups.graph.nodes if (n.op_type, tuple(n.outputs)) in running]
     credits = {}
     for gid, counts in problem.counts.items():
         if int(counts[0]) != 0:
