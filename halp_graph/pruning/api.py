@@ -264,5 +264,6 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
                           data=data.to_json(), fidelity=fidelity if probe is not None else None,
                           reconstruction=recovery, empty_costs=scoring.empty, search=search,
                           agreement_check=agreement_check, finetune=tuned, schedule=scheduled,
-                          profiles=profiles, macs_groups=shaped_groups)
+                          profiles=profiles, macs_groups=shaped_groups,
+                          emptying_credits={g: sum(c.values()) for g, c in credits.items()})
     return PruneResult(final_model, report, chosen.plan, groups)

@@ -31,7 +31,8 @@ def build_report(*, model_path, target, goal, relative, groups: GroupSet, chosen
                  data: dict | None = None, fidelity: dict | None = None, reconstruction: dict | None = None,
                  empty_costs: dict | None = None, search: dict | None = None,
                  agreement_check: dict | None = None, finetune: dict | None = None,
-                 schedule: dict | None = None, profiles=None, macs_groups: GroupSet | None = None) -> dict:
+                 schedule: dict | None = None, profiles=None, macs_groups: GroupSet | None = None,
+                 emptying_credits: dict | None = None) -> dict:
     """macs_groups: the groups captured at the first input shape, where MACs are known
     (a model with symbolic spatial axes has none as shipped); default `groups`."""
     kept = {g.id: int(chosen.counts.get(g.id, g.size)) for g in groups}
@@ -64,7 +65,8 @@ def build_report(*, model_path, target, goal, relative, groups: GroupSet, chosen
         "finetune": finetune,
         "schedule": schedule,
         "emptied": [{"group": g.id, "size": g.size,
-                     "measured_distortion": (empty_costs or {}).get(g.id)}
+                     "measured_distortion": (empty_costs or {}).get(g.id),
+                     "credit": (emptying_credits or {}).get(g.id)}
                     for g in groups if g.prunable and kept[g.id] == 0],
         "search": search,
         "min_agreement": agreement_check,
