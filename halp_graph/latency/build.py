@@ -28,6 +28,7 @@ from .backends import Backend, open_backend
 from .domains import layer_domains
 from .lut import LatencyLUT, LutEntry, ModelRecord, model_digest, now_iso
 from .progress import Progress
+from .run_shapes import fill_shapes_from_a_run
 from .sampler import SAMPLER_VERSION, LayerSampler, SamplingConfig
 from .staircase import AxisStructure
 from .subgraph import LayerSpec, layer_specs
@@ -68,6 +69,7 @@ def build_lut(model, target, *, sampling: SamplingConfig = SamplingConfig(),
     started = time.monotonic()
     loaded = as_loaded(model)
     groups = analyze(loaded)
+    fill_shapes_from_a_run(groups.graph, loaded)
     specs = layer_specs(groups, batch=target.batch)
     backend = backend or open_backend(target)
     sampling = backend.sampling(sampling)

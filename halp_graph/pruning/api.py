@@ -28,6 +28,7 @@ from ..graph import GroupSet, analyze, as_loaded
 from ..graph.capture_onnx import LoadedModel
 from ..input_shapes import fix_input_shapes
 from ..latency import get_target
+from ..latency.run_shapes import fill_shapes_from_a_run
 from ..passes import prune_channels, pruned_structure
 from ..plan import PruningPlan
 from ..solver import build_problem
@@ -145,6 +146,7 @@ def prune(model, target="cpu", budget: float | None = None, *, latency_ms: float
         raise DataError("reconstruction needs calibration data (--calib)")
     reconstruct = data.calib is not None if reconstruct is None else reconstruct
     groups = shaped_groups = analyze(work)
+    fill_shapes_from_a_run(shaped_groups.graph, work)  # what shape inference could not tell
     if work is not loaded:
         groups = same_groups(analyze(loaded), shaped_groups)
     shaped = shaped_models(loaded, profiles, groups) if profiles else []

@@ -20,6 +20,7 @@ from ..graph import analyze
 from ..graph.capture_onnx import LoadedModel
 from ..graph.groups import Group, GroupSet, Layer
 from ..input_shapes import ShapeProfile, fix_input_shapes, parse_profiles
+from ..latency.run_shapes import fill_shapes_from_a_run
 from ..latency.timing import Timing
 from .lut_source import cached_or_built, given_lut
 
@@ -38,6 +39,7 @@ def shaped_models(model: LoadedModel, profiles: list[ShapeProfile], reference: G
     for profile in profiles:
         fixed = fix_input_shapes(model, profile.shapes)
         groups = analyze(fixed)
+        fill_shapes_from_a_run(groups.graph, fixed)
         mine = [(g.id, g.size, g.prunable) for g in groups]
         if mine != [(g.id, g.size, g.prunable) for g in reference] or \
                 [layer.name for layer in groups.layers] != [layer.name for layer in reference.layers]:
