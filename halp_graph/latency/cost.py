@@ -74,8 +74,7 @@ class LutCostModel:
                          for name, spec in specs.items()}
         self._boundary = _boundaries(groups, specs, lut)
         record = lut.record_for(groups)
-        self._context = _context(groups, record.context if record is not None else {})
-        self._unpriced = _unpriced(groups, record.context if record is not None else {})
+        self._context, self._unpriced = _context(groups, record.context if record is not None else {})
         calibration = record.calibration if record is not None and calibrated else None
         self.calibration = calibration
         self.weights = tuple(float(w) for w in calibration["weights"]) if calibration else FACE_VALUE
@@ -204,15 +203,17 @@ def _owners(groups: GroupSet) -> dict[str, str]:
     return owner
 
 
-def _context(groups: GroupSet, context: dict) -> dict[str, float]:
-    """{layer: ms its output costs in context outside the layers}: the conversions of
-    tensors the layer (or its tail) produces, and the kernels outside every layer and
-    tail that read them (by their first computed input)."""
+def _context(groups: GroupSet, context: dict) -> tuple[dict[str, float], dict[str, float]]:
+    """({layer: ms its output costs in context outside the layers}, {node: ms of the
+    profiled kernels given to no layer}): a layer's are the conversions of tensors it (or
+    its tail) produces, and the kernels outside every layer and tail that read them (by
+    their first computed input)."""
     if not context:
-        return {}
+        return {}, {}
     graph = groups.graph
     owner = _owners(groups)
     out: dict[str, float] = {}
+    unowned: dict[str, float] = {}
     for tensor, ms in context.get("conversions", {}).items():
         name = owner.get(tensor)
         if name is not None:
@@ -225,22 +226,9 @@ def _context(groups: GroupSet, context: dict) -> dict[str, float]:
         name = owner.get(data[0]) if data else None
         if name is not None:
             out[name] = out.get(name, 0.0) + float(ms)
-    return out
-
-
-def _unpriced(groups: GroupSet, context: dict) -> dict[str, float]:
-    """{node: ms} of the profiled kernels that `_context` gives to no layer."""
-    graph = groups.graph
-    owner = _owners(groups)
-    out = {}
-    for node_name, ms in (context or {}).get("nodes", {}).items():
-        node = graph.nodes_by_name.get(node_name)
-        if node is None or node_name in owner:
-            continue
-        data = [t for t in node.inputs if t and not graph.is_constant(t)]
-        if not data or owner.get(data[0]) is None:
-            out[node_name] = float(ms)
-    return out
+        else:
+            unowned[node_name] = float(ms)
+    return out, unowned
 
 
 def _boundaries(groups: GroupSet, specs, lut) -> dict:
