@@ -23,7 +23,9 @@ pair of axes (about 56k for the whole of resnet50 with 16-channel steps, where H
 seconds for the root LP alone; a few hundred after the reduction). HiGHS proves
 optimality to an absolute gap of 1e-9 of the total saliency; the budget row is held to a
 1e-9 relative tolerance and every answer is re-checked with the exact costs (an answer
-over budget by rounding is cut off and the program re-solved).
+over budget by rounding is cut off and the program re-solved). Programs of more than
+IN_PROCESS_COLUMNS columns are solved in a child process, stopped if HiGHS overruns its time
+limit (highs_child.py).
 """
 
 from __future__ import annotations
@@ -33,19 +35,19 @@ import math
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import LinearConstraint, milp
 
+from .highs_child import solve, solve_in_child
 from .problem import Problem, Side, Term
 
 MAX_COLUMNS = 3_000_000  # larger programs are refused before any cost is evaluated
 GAP_TOLERANCE = 1e-9  # absolute, on the objective normalised by the total saliency
 FEASIBILITY_TOLERANCE = 1e-9  # on the budget row normalised by the dense cost
 MAX_RECHECKS = 5
+IN_PROCESS_COLUMNS = 50_000  # larger programs are solved in a process that can be stopped (highs_child)
 
 
 @dataclass
@@ -268,11 +270,13 @@ def _run_highs(form: _Formulation, c: np.ndarray, time_limit: float):
                "mip_abs_gap": GAP_TOLERANCE, "mip_feasibility_tolerance": FEASIBILITY_TOLERANCE,
                "primal_feasibility_tolerance": FEASIBILITY_TOLERANCE, "threads": 1,
                "random_seed": 0}
-    with warnings.catch_warnings(), _native_output_silenced():
-        warnings.simplefilter("ignore", RuntimeWarning)  # "options passed to HiGHS verbatim"
-        return milp(c, integrality=np.concatenate(form.program.integral),
-                    bounds=(np.concatenate(form.program.lower), np.concatenate(form.program.upper)),
-                    constraints=[LinearConstraint(a, lo, hi)], options=options)
+    program = {"c": c, "integrality": np.concatenate(form.program.integral),
+               "lower": np.concatenate(form.program.lower), "upper": np.concatenate(form.program.upper),
+               "a": a, "lo": lo, "hi": hi, "options": options}
+    if form.program.n > IN_PROCESS_COLUMNS:
+        return solve_in_child(program)
+    with _native_output_silenced():
+        return solve(program)
 
 
 @contextlib.contextmanager
