@@ -170,11 +170,15 @@ class LayerSpec:
         return (ci, co)
 
     def to_onnx(self, ci: int, co: int, seed: int = 0,
-                params: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
+                params: dict[str, np.ndarray] | None = None,
+                external: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
         """A standalone model of this layer and its tail at `ci` -> `co` channels.
 
         Weights are random unless `params` gives the original weight/bias arrays (used to
-        prove the cut computes what the model computes)."""
+        prove the cut computes what the model computes). With `external`, the model's
+        initializers only name their data, which goes into `external` by name instead, for
+        ONNX Runtime's add_external_initializers: a timed model then carries no copies of
+        its weights (a 411 MB classifier's were copied five times per session)."""
         self.check_pair(ci, co)
         inits, inputs, nodes = [], [], []
         inputs.append(helper.make_tensor_value_info("x", TensorProto.FLOAT, self.input.at(ci)))
@@ -184,19 +188,19 @@ class LayerSpec:
         else:
             fan_in = int(np.prod(w_shape[1:])) if self.op_type == "Conv" else max(ci, 1)
             weight = random_values(w_shape, seed) * np.float32(1 / np.sqrt(max(fan_in, 1)))
-        inits.append(numpy_helper.from_array(weight, "W"))
+        inits.append(_initializer(weight, "W", external))
         layer_inputs = ["x", "W"]
         if self.bias_name is not None:
             bias = (params["bias"][:co] if params and "bias" in params
                     else 0.1 * random_values((co,), seed + 2)).astype(np.float32)
-            inits.append(numpy_helper.from_array(bias, "B"))
+            inits.append(_initializer(bias, "B", external))
             layer_inputs.append("B")
         attrs = dict(self.attrs)
         if self.depthwise:
             attrs["group"] = ci
         nodes.append(helper.make_node(self.op_type, layer_inputs, ["t0"], name="layer", **attrs))
         for i, const in enumerate(self.consts):
-            inits.append(numpy_helper.from_array(np.ascontiguousarray(const.at(co)), f"c{i}"))
+            inits.append(_initializer(np.ascontiguousarray(const.at(co)), f"c{i}", external))
         for i, ext in enumerate(self.externals):
             inputs.append(helper.make_tensor_value_info(f"e{i}", TensorProto.FLOAT, ext.at(co)))
         for i, tail in enumerate(self.tail):
@@ -219,6 +223,18 @@ class LayerSpec:
         return feeds
 
 
+def _initializer(array: np.ndarray, name: str, external: dict | None) -> TensorProto:
+    """`array` as an initializer, or (with `external`) one that names its data only."""
+    if external is None:
+        return numpy_helper.from_array(array, name)
+    tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype),
+                         dims=array.shape, data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", name), ("offset", "0"), ("length", str(array.nbytes))):
+        tensor.external_data.add(key=key, value=value)
+    external[name] = np.ascontiguousarray(array)
+    return tensor
+
+
 POOL_LIMIT = 1 << 25  # float32 values kept per seed (128 MB at most)
 _pools: dict[int, np.ndarray] = {}
 
@@ -227,13 +243,13 @@ def random_values(shape, seed: int) -> np.ndarray:
     """Standard-normal float32 values of `shape`, read from one pool drawn per seed.
 
     A layer's latency does not depend on its values, and drawing a large layer's weights
-    and input afresh for every timed pair took a fifth of a LUT build. Tensors beyond the
-    pool's limit are drawn as they come."""
+    and input afresh for every timed pair took a fifth of a LUT build. A tensor beyond the
+    pool's limit is the pool repeated."""
     n = int(np.prod(shape, dtype=np.int64))
     pool = _pools.get(seed)
     if pool is None or len(pool) < n:
         if n > POOL_LIMIT:
-            return np.random.default_rng(seed).standard_normal(n, dtype=np.float32).reshape(shape)
+            return np.resize(random_values((POOL_LIMIT,), seed), n).reshape(shape)
         pool = _pools[seed] = np.random.default_rng(seed).standard_normal(
             max(n, 1 << 20, 0 if pool is None else 2 * len(pool)), dtype=np.float32)[:POOL_LIMIT]
     return pool[:n].reshape(shape)

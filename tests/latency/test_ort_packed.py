@@ -34,8 +34,12 @@ def join_spec():
     return next(s for s in layer_specs(groups).values() if s.externals)
 
 
-def run(model_bytes, feeds):
-    sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+def run(model_bytes, feeds, initializers=None):
+    opts = ort.SessionOptions()
+    if initializers:
+        opts.add_external_initializers(list(initializers),
+                                       [ort.OrtValue.ortvalue_from_numpy(v) for v in initializers.values()])
+    sess = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
     return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
 
 
@@ -43,8 +47,9 @@ def run(model_bytes, feeds):
 def test_each_copy_computes_what_its_pair_computes(make_spec):
     spec = make_spec()
     pairs = [(spec.full_in, spec.full_out), (spec.full_in - 3, spec.full_out - 5), (2, 3)]
-    model, feeds = packed_model(spec, pairs)
-    packed = run(model, feeds)
+    model, feeds, weights = packed_model(spec, pairs)
+    assert weights and len(model) < sum(w.nbytes for w in weights.values())  # the data is not in the model
+    packed = run(model, feeds, weights)
     assert len(packed) == len(pairs) * len(spec.outputs)
     for i, pair in enumerate(pairs):
         alone = run(spec.to_onnx(*pair).SerializeToString(), spec.feeds(*pair))
@@ -95,8 +100,9 @@ def test_the_backend_times_layers_in_packed_sessions_on_the_cpu():
 
 def test_profile_lines_are_read_as_json_would_read_them(tmp_path):
     spec = conv_spec()
-    model, feeds = packed_model(spec, [(spec.full_in, 256), (spec.full_in, 100)])
+    model, feeds, weights = packed_model(spec, [(spec.full_in, 256), (spec.full_in, 100)])
     opts = ort.SessionOptions()
+    opts.add_external_initializers(list(weights), [ort.OrtValue.ortvalue_from_numpy(v) for v in weights.values()])
     opts.enable_profiling = True
     opts.profile_file_prefix = str(tmp_path / "profile")
     sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])

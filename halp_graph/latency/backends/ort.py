@@ -66,8 +66,13 @@ class OrtBackend(Backend):
         return self.target.provider == "CPUExecutionProvider"
 
     def session(self, model_bytes_or_path, profile_prefix: str | None = None,
-                optimized_path: str | None = None):
+                optimized_path: str | None = None, initializers: dict | None = None):
+        """A session of the model; `initializers` gives by name the data of initializers
+        the model only names (kept alive by the caller while the session runs)."""
         opts = self._ort.SessionOptions()
+        if initializers:
+            opts.add_external_initializers(
+                list(initializers), [self._ort.OrtValue.ortvalue_from_numpy(v) for v in initializers.values()])
         if profile_prefix:
             opts.enable_profiling = True
             opts.profile_file_prefix = profile_prefix

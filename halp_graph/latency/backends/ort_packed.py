@@ -69,11 +69,13 @@ def pack_batches(spec: LayerSpec, pairs: list[tuple[int, int]], config: PackConf
 
 
 def packed_model(spec: LayerSpec, pairs: list[tuple[int, int]]):
-    """One model holding `spec` at every pair, names prefixed `p<i>_`, and its feeds."""
-    nodes, inputs, outputs, inits, feeds = [], [], [], [], {}
+    """One model holding `spec` at every pair, names prefixed `p<i>_`, its feeds, and its
+    initializers' data by name (the model only names them: `spec.to_onnx(external=...)`)."""
+    nodes, inputs, outputs, inits, feeds, weights = [], [], [], [], {}, {}
     for i, (ci, co) in enumerate(pairs):
         prefix = f"p{i}_"
-        graph = spec.to_onnx(ci, co).graph
+        external: dict[str, np.ndarray] = {}
+        graph = spec.to_onnx(ci, co, external=external).graph
         for node in graph.node:
             node.name = prefix + node.name
             node.input[:] = [prefix + name if name else name for name in node.input]
@@ -83,6 +85,7 @@ def packed_model(spec: LayerSpec, pairs: list[tuple[int, int]]):
             for item in group:
                 item.name = prefix + item.name
                 into.append(item)
+        weights.update((prefix + name, value) for name, value in external.items())
         for name, value in spec.feeds(ci, co).items():
             feeds[prefix + name] = value
     graph = helper.make_graph(nodes, f"packed_{spec.op_type}", inputs, outputs, inits)
@@ -90,7 +93,7 @@ def packed_model(spec: LayerSpec, pairs: list[tuple[int, int]]):
     model = helper.make_model(graph, opset_imports=opsets,
                               ir_version=helper.find_min_ir_version_for(opsets),
                               producer_name="halp_graph.latency")
-    return model.SerializeToString(), feeds
+    return model.SerializeToString(), feeds, weights
 
 
 def time_packed(session_factory, bound_run, spec: LayerSpec, pairs: list[tuple[int, int]],
@@ -145,9 +148,9 @@ def _settled(values: list[float], config: PackConfig) -> bool:
 def _profile(session_factory, bound_run, spec, batch, share, config):
     """Per pair of `batch`: its kernels' ms in each profiled run after the warm-up, and
     its layout conversions' ms in each, less what the profiler added (`share.of`)."""
-    model, feeds = packed_model(spec, batch)
+    model, feeds, weights = packed_model(spec, batch)
     with tempfile.TemporaryDirectory(prefix="halp_ort_packed_") as tmp:
-        sess = session_factory(model, profile_prefix=os.path.join(tmp, "profile"))
+        sess = session_factory(model, profile_prefix=os.path.join(tmp, "profile"), initializers=weights)
         run = bound_run(sess, feeds)  # the binding's first run and ours warm the session up
         first = clocked(run, "wall")()
         count = int(np.clip(config.runs_ms / max(first, 1e-3), config.min_runs, config.max_runs))
