@@ -115,7 +115,8 @@ def run_loop(problem, groups: GroupSet, scores, model: LoadedModel, rewrite, tar
             confirmed = ""
             if _confirm(r, timer, goal, tolerance, relative, measure_rounds):
                 confirmed = f", {len(r.pairs)} session pairs, the first {_fmt(first, relative)}"
-            log(f"round {index}: solver budget {budget:.2f} ms, predicted {result.predicted_cost:.2f} ms, "
+            solver = "" if result.status == "optimal" else f" ({result.message})"
+            log(f"round {index}: solver budget {budget:.2f} ms, predicted {result.predicted_cost:.2f} ms{solver}, "
                 f"measured {r.measured_ms:.2f} ms of {r.measured_dense_ms:.2f} dense "
                 f"({_fmt(r.achieved, relative)} vs goal {_fmt(goal, relative)})"
                 f"{' on target' if r.on_target else ''}{_agreement(r.fidelity)} "

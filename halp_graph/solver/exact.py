@@ -96,10 +96,17 @@ def _milp_only(problem: Problem, time_limit: float, details: dict):
 
 
 def _greedy_fallback(problem: Problem, bound: float | None, reason: str, details: dict):
-    greedy = halp_knapsack(problem)
-    if greedy.counts is None:
+    """HALP's greedy answer, raised while the budget allows: on focalnet_tiny_srf the greedy
+    answer alone used 43 of a 68 ms budget and the filled one 68 ms with a third more
+    saliency (the loop had measured the unfilled one at 0.41 of a 0.6 goal)."""
+    greedy = halp_knapsack(problem).counts
+    if greedy is None:
         return "infeasible", None, None, f"{reason}; HALP's greedy found no choice within the budget", details
-    return "feasible", greedy.counts, bound, f"{reason}: HALP's greedy answer", details
+    filled = fill(problem, greedy)
+    if filled is not None and problem.within_budget(problem.cost(filled)) \
+            and problem.value(filled) > problem.value(greedy):
+        return "feasible", filled, bound, f"{reason}: HALP's greedy answer, filled up to the budget", details
+    return "feasible", greedy, bound, f"{reason}: HALP's greedy answer", details
 
 
 def _best_feasible(problem: Problem, found: list) -> tuple[dict, float]:
