@@ -21,7 +21,10 @@ import time
 import warnings
 from types import SimpleNamespace
 
-from scipy.optimize import LinearConstraint, milp
+if __name__ == "__main__":  # run as a script: its directory holds modules, not packages
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+from scipy.optimize import LinearConstraint, milp  # noqa: E402
 
 GRACE_S = 5.0  # past the time limit (and a share of it) before the child is stopped
 GRACE_SHARE = 0.5
