@@ -102,11 +102,9 @@ def _greedy_fallback(problem: Problem, bound: float | None, reason: str, details
     greedy = halp_knapsack(problem).counts
     if greedy is None:
         return "infeasible", None, None, f"{reason}; HALP's greedy found no choice within the budget", details
-    filled = fill(problem, greedy)
-    if filled is not None and problem.within_budget(problem.cost(filled)) \
-            and problem.value(filled) > problem.value(greedy):
-        return "feasible", filled, bound, f"{reason}: HALP's greedy answer, filled up to the budget", details
-    return "feasible", greedy, bound, f"{reason}: HALP's greedy answer", details
+    best, _ = _best_raised(problem, [greedy])
+    how = "HALP's greedy answer" + (", filled up to the budget" if best is not greedy else "")
+    return "feasible", best, bound, f"{reason}: {how}", details
 
 
 def _best_feasible(problem: Problem, found: list) -> tuple[dict, float]:
@@ -114,10 +112,13 @@ def _best_feasible(problem: Problem, found: list) -> tuple[dict, float]:
     raised while the budget allows. A time-limited MILP can hand back a poor incumbent
     (a quarter of the value at a quarter of the budget, seen on a loaded machine); the
     greedy and the fill cost little and keep such a choice from becoming the plan."""
+    return _best_raised(problem, [*found, halp_knapsack(problem).counts])
+
+
+def _best_raised(problem: Problem, found: list) -> tuple[dict, float]:
+    """The best within the budget of `found` (None entries left out) and of each of them
+    raised while the budget allows; ties keep the earlier choice."""
     candidates = [c for c in found if c is not None]
-    greedy = halp_knapsack(problem).counts
-    if greedy is not None:
-        candidates.append(greedy)
     candidates += [filled for filled in (fill(problem, c) for c in list(candidates)) if filled is not None]
     candidates = [c for c in candidates if problem.within_budget(problem.cost(c))]
     best = max(candidates, key=problem.value)
