@@ -171,14 +171,24 @@ class LayerSpec:
 
     def to_onnx(self, ci: int, co: int, seed: int = 0,
                 params: dict[str, np.ndarray] | None = None,
-                external: dict[str, np.ndarray] | None = None) -> onnx.ModelProto:
+                external: dict[str, np.ndarray] | None = None,
+                blocked_operands: bool = False) -> onnx.ModelProto:
         """A standalone model of this layer and its tail at `ci` -> `co` channels.
 
         Weights are random unless `params` gives the original weight/bias arrays (used to
         prove the cut computes what the model computes). With `external`, the model's
         initializers only name their data, which goes into `external` by name instead, for
         ONNX Runtime's add_external_initializers: a timed model then carries no copies of
-        its weights (a 411 MB classifier's were copied five times per session)."""
+        its weights (a 411 MB classifier's were copied five times per session).
+
+        With `blocked_operands`, each 4-D join operand reaches the tail through a 1x1
+        MaxPool, node and output named `aux<i>` (a timer leaves its kernels out). Inside a
+        model such an operand is produced by another conv; ONNX Runtime's CPU provider then
+        keeps it in its blocked layout and fuses the join into the layer's kernel (conv +
+        Add + Relu as one kernel), which it does not when the operand is a plain graph
+        input: resnet50's residual convs then ran conv, ReorderOutput, Add and Relu, 70%
+        over their time in the model. The pool gives the operand the producer a model
+        gives it."""
         self.check_pair(ci, co)
         inits, inputs, nodes = [], [], []
         inputs.append(helper.make_tensor_value_info("x", TensorProto.FLOAT, self.input.at(ci)))
@@ -201,10 +211,15 @@ class LayerSpec:
         nodes.append(helper.make_node(self.op_type, layer_inputs, ["t0"], name="layer", **attrs))
         for i, const in enumerate(self.consts):
             inits.append(_initializer(np.ascontiguousarray(const.at(co)), f"c{i}", external))
+        operands = {}
         for i, ext in enumerate(self.externals):
             inputs.append(helper.make_tensor_value_info(f"e{i}", TensorProto.FLOAT, ext.at(co)))
+            if blocked_operands and len(ext.shape) == 4:
+                nodes.append(helper.make_node("MaxPool", [f"e{i}"], [f"aux{i}"], name=f"aux{i}",
+                                              kernel_shape=[1, 1]))
+                operands[("ext", i)] = f"aux{i}"
         for i, tail in enumerate(self.tail):
-            names = [_ref_name(ref) for ref in tail.inputs]
+            names = [operands.get(tuple(ref)) or _ref_name(ref) for ref in tail.inputs]
             nodes.append(helper.make_node(tail.op_type, names, [f"t{i + 1}"], name=f"tail{i}",
                                           **tail.attrs))
         outputs = [helper.make_tensor_value_info(f"t{i}", TensorProto.FLOAT,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
@@ -14,7 +15,8 @@ from halp_graph.equivalence import compare_output
 from halp_graph.graph import analyze, from_proto
 from halp_graph.latency import get_target
 from halp_graph.latency.backends import open_backend
-from halp_graph.latency.backends.ort_packed import PackConfig, pack_batches, packed_model, time_packed
+from halp_graph.latency.backends.ort_packed import (PackConfig, _is_aux, pack_batches, packed_model,
+                                                   time_packed)
 from halp_graph.latency.backends.ort_profile import kernel_events
 from halp_graph.latency.subgraph import layer_specs
 from halp_graph.models import edge_cases as ec
@@ -34,12 +36,30 @@ def join_spec():
     return next(s for s in layer_specs(groups).values() if s.externals)
 
 
-def run(model_bytes, feeds, initializers=None):
+def residual_spec(channels: int = 32):
+    """conv -> Add(residual) -> Relu at an aligned width, as in a ResNet block."""
+    b = GraphBuilder("residual", 17, 1)
+    stem = b.relu(b.conv(b.input("x", 3, (16, 16)), channels, hint="stem"))
+    inner = b.relu(b.conv(stem, channels, hint="a"))
+    b.output(b.relu(b.add(b.conv(inner, channels, hint="b"), stem)))
+    groups = analyze(from_proto(b.build()))
+    return next(s for s in layer_specs(groups).values() if s.externals)
+
+
+def session(model_bytes, initializers=None, **options):
+    """A plain ONNX Runtime CPU session (not the backend's), `options` set on its
+    SessionOptions, `initializers` given by name."""
     opts = ort.SessionOptions()
+    for key, value in options.items():
+        setattr(opts, key, value)
     if initializers:
         opts.add_external_initializers(list(initializers),
                                        [ort.OrtValue.ortvalue_from_numpy(v) for v in initializers.values()])
-    sess = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+
+
+def run(model_bytes, feeds, initializers=None):
+    sess = session(model_bytes, initializers)
     return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
 
 
@@ -56,6 +76,33 @@ def test_each_copy_computes_what_its_pair_computes(make_spec):
         for name, value in alone.items():
             report = compare_output(name, packed[f"p{i}_{name}"], value)
             assert report.ok and report.scale > 1e-3, (pair, report)
+
+
+def test_a_join_operand_gets_a_producer_so_the_join_is_fused_as_in_a_model(tmp_path):
+    """A residual Add fed by a graph input runs on its own after a layout conversion; fed
+    by a producer (the copy's aux pool) it is fused into the blocked conv, as in a ResNet,
+    and the pool's kernels are not the pair's."""
+    spec = residual_spec()
+    pair = (spec.full_in, spec.full_out)
+
+    def optimized_ops(model_bytes, weights=None):
+        path = str(tmp_path / "optimized.onnx")
+        session(model_bytes, weights, optimized_model_filepath=path)
+        return [(n.op_type, n.domain, n.name) for n in onnx.load(path).graph.node]
+
+    plain = optimized_ops(spec.to_onnx(*pair).SerializeToString())
+    if not any(domain == "com.microsoft.nchwc" for _, domain, _ in plain):
+        pytest.skip("ONNX Runtime runs no blocked (NCHWc) kernels on this CPU")
+    assert "Add" in [op for op, _, _ in plain]  # the join as its own kernel
+    model, feeds, weights = packed_model(spec, [pair, pair])
+    packed = optimized_ops(model, weights)
+    assert "Add" not in [op for op, _, _ in packed]  # fused into each copy's conv
+    backend = open_backend(get_target("cpu"))
+    with_pool = time_packed(backend.session, backend._bound_run, spec, [pair], backend.profiler_share(),
+                            PackConfig(min_runs=6, max_runs=6, retries=0))
+    assert with_pool[pair].median_ms > 0
+    assert _is_aux("p0_aux0_nchwc") and _is_aux("p12_aux0") and not _is_aux("p0_layer")
+    assert not _is_aux("ReorderInput_token_3") and not _is_aux("p0_t0_nchwc")
 
 
 def test_pairs_are_batched_within_the_pair_and_byte_limits():
@@ -101,11 +148,7 @@ def test_the_backend_times_layers_in_packed_sessions_on_the_cpu():
 def test_profile_lines_are_read_as_json_would_read_them(tmp_path):
     spec = conv_spec()
     model, feeds, weights = packed_model(spec, [(spec.full_in, 256), (spec.full_in, 100)])
-    opts = ort.SessionOptions()
-    opts.add_external_initializers(list(weights), [ort.OrtValue.ortvalue_from_numpy(v) for v in weights.values()])
-    opts.enable_profiling = True
-    opts.profile_file_prefix = str(tmp_path / "profile")
-    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    sess = session(model, weights, enable_profiling=True, profile_file_prefix=str(tmp_path / "profile"))
     for _ in range(3):
         sess.run(None, feeds)
     path = sess.end_profiling()

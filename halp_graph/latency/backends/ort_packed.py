@@ -75,7 +75,7 @@ def packed_model(spec: LayerSpec, pairs: list[tuple[int, int]]):
     for i, (ci, co) in enumerate(pairs):
         prefix = f"p{i}_"
         external: dict[str, np.ndarray] = {}
-        graph = spec.to_onnx(ci, co, external=external).graph
+        graph = spec.to_onnx(ci, co, external=external, blocked_operands=True).graph
         for node in graph.node:
             node.name = prefix + node.name
             node.input[:] = [prefix + name if name else name for name in node.input]
@@ -173,6 +173,8 @@ def _profile(session_factory, bound_run, spec, batch, share, config):
         if nth >= total:
             continue
         every[nth] += us / 1e3
+        if _is_aux(node):
+            continue  # what gives a join operand its layout (LayerSpec.to_onnx): not the layer
         index = 0 if len(batch) == 1 else _pair_index(node)
         if index is None or index >= len(batch):
             if op not in LAYOUT_OPS:
@@ -198,6 +200,12 @@ def _pair_index(node: str) -> int | None:
         return None
     head, _, _ = node[1:].partition("_")
     return int(head) if head.isdigit() else None
+
+
+def _is_aux(node: str) -> bool:
+    """Whether a kernel is a copy's `aux<i>` node (or ORT's blocked kernel named after it)."""
+    head, _, rest = node.partition("_")
+    return head[:1] == "p" and head[1:].isdigit() and rest.startswith("aux")
 
 
 def _pair_bytes(spec: LayerSpec, ci: int, co: int) -> int:
