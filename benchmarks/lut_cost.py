@@ -13,7 +13,11 @@ does with several --input-shapes). Reported per build:
 - fidelity: the prediction error on the ratio pruned/dense of `--plans` random plans
   (halp_graph.testing.random_plan, seeds 0..N-1, no emptied groups or single channels,
   as in latency_fidelity.py), each pruned model timed interleaved
-  with the dense one (as benchmarks/latency_fidelity.py does): median and worst |error|.
+  with the dense one (as benchmarks/latency_fidelity.py does): median and worst |error|;
+  with `--aligned`, also on as many plans whose kept counts are multiples of 8 (ONNX
+  Runtime's blocked layout on AVX2; what the solver's step edges mostly are), reported
+  as `aligned_...`. Random counts are mostly misaligned, and a misaligned count changes
+  how ORT lays out and fuses its neighbours (docs/latency.md), so the two differ.
 
 Models: torchvision zoo names (legacy exporter, 224x224) and third-party files of
 third_party.py (fixed to their first shape). It runs against whichever halp_graph is
@@ -49,6 +53,7 @@ from halp_graph.graph import analyze, load_model  # noqa: E402
 from halp_graph.latency import LatencyLUT, get_target, measure_interleaved  # noqa: E402
 from halp_graph.models import zoo  # noqa: E402
 from halp_graph.passes import prune_channels  # noqa: E402
+from halp_graph.plan import PruningPlan  # noqa: E402
 from halp_graph.testing import random_plan  # noqa: E402
 
 try:  # this checkout: calibration is a layer above the LUT
@@ -94,9 +99,27 @@ def build_cost(path: str, target, existing=None) -> tuple:
                          "calibration_inferences": calib.get("inferences")}
 
 
-def fidelity(path: str, luts: dict, groups, target, plans: int, rounds: int) -> dict:
+def aligned_plan(groups, seed: int, multiple: int = 8, p_touch: float = 0.7) -> PruningPlan:
+    """A random plan keeping, in each touched group, a random multiple of `multiple`
+    channels per block (groups narrower than two multiples are left alone)."""
+    rng = np.random.default_rng(10_000 + seed)
+    keep = {}
+    for g in groups.prunable():
+        per = g.size // g.blocks
+        if rng.random() > p_touch or per < 2 * multiple or g.divisor > 1 and multiple % g.divisor:
+            continue
+        count = int(rng.integers(1, per // multiple)) * multiple
+        idx = []
+        for b in range(g.blocks):
+            idx += (b * per + np.sort(rng.choice(per, size=count, replace=False))).tolist()
+        keep[g.id] = sorted(int(i) for i in idx)
+    return PruningPlan(keep)
+
+
+def fidelity(path: str, luts: dict, groups, target, plans: int, rounds: int, aligned: bool = False) -> dict:
     """Median and worst |error| of each table in `luts` ({label: LatencyLUT}, "" for this
-    run's) on the same measured plans, calibrated and at face value ("face_...")."""
+    run's) on the same measured plans, calibrated and at face value ("face_..."); random
+    plans, or with `aligned` plans of aligned counts ("aligned_...")."""
     if plans <= 0:
         return {}
     model = load_model(path)
@@ -105,7 +128,8 @@ def fidelity(path: str, luts: dict, groups, target, plans: int, rounds: int) -> 
                   for label, lut in luts.items()})  # what the calibration changed
     errors = {label: [] for label in costs}
     for seed in range(plans):
-        plan = random_plan(groups, seed=seed, p_empty=0.0, p_single=0.0)  # as latency_fidelity.py
+        plan = (aligned_plan(groups, seed) if aligned
+                else random_plan(groups, seed=seed, p_empty=0.0, p_single=0.0))  # as latency_fidelity.py
         dense_now, pruned_now = measure_interleaved([model, prune_channels(model, plan, groups)], target,
                                                     rounds=rounds)
         ratio = pruned_now.median_ms / dense_now.median_ms
@@ -115,7 +139,7 @@ def fidelity(path: str, luts: dict, groups, target, plans: int, rounds: int) -> 
     out = {}
     for label, values in errors.items():
         e = np.abs(values)
-        prefix = f"{label}_" if label else ""
+        prefix = ("aligned_" if aligned else "") + (f"{label}_" if label else "")
         out.update({f"{prefix}median_err": round(float(np.median(e)), 4),
                     f"{prefix}worst_err": round(float(e.max()), 4)})
     return out
@@ -141,6 +165,7 @@ def main() -> int:
     p.add_argument("--models", nargs="+", default=MODELS)
     p.add_argument("--plans", type=int, default=10, help="random plans per model for the fidelity")
     p.add_argument("--rounds", type=int, default=12, help="interleaved rounds per plan")
+    p.add_argument("--aligned", action="store_true", help="also as many plans of aligned counts")
     p.add_argument("--second-shape", action="store_true", help="also the table for a second input shape")
     p.add_argument("--json", default=None, help="write the rows here")
     p.add_argument("--save-luts", default=None, help="keep the tables in this directory")
@@ -153,8 +178,10 @@ def main() -> int:
         for name in args.models:
             path = model_file(name, None, tmp)
             lut, groups, row = build_cost(path, target)
-            row.update(fidelity(path, tables(lut, name, None, args), groups, target, args.plans, args.rounds),
-                       model=name, shape="first")
+            luts = tables(lut, name, None, args)
+            row.update(fidelity(path, luts, groups, target, args.plans, args.rounds), model=name, shape="first")
+            if args.aligned:
+                row.update(fidelity(path, luts, groups, target, args.plans, args.rounds, aligned=True))
             rows.append(row)
             print(json.dumps(row), flush=True)
             if args.second_shape:
@@ -169,6 +196,10 @@ def main() -> int:
             "calibration_inferences", "median_err", "worst_err", "face_median_err"]
     if args.against:
         cols += ["against_median_err", "against_worst_err", "against_face_median_err"]
+    if args.aligned:
+        cols += ["aligned_median_err", "aligned_worst_err", "aligned_face_median_err"]
+        if args.against:
+            cols += ["aligned_against_median_err", "aligned_against_worst_err"]
     print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(str(r.get(c)) for c in cols) + " |")

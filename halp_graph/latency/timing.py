@@ -60,7 +60,7 @@ class Timing:
     min_ms: float
     runs: int
     spread: float  # relative interquartile range of the runs
-    layout_ms: float = 0.0  # layout conversions timed with it and left out (ORT CPU)
+    layout_ms: float = 0.0  # layout conversions timed with it and left out (ORT CPU); NaN: unknown
 
     def value(self, statistic: str = "median") -> float:
         return self.min_ms if statistic == "min" else self.median_ms

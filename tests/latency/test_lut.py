@@ -3,6 +3,7 @@ target check, and the CostModel the solver sees."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -15,6 +16,7 @@ from halp_graph.graph import analyze, from_proto
 from halp_graph.latency import LatencyLUT, LutTargetWarning, build_lut, get_target
 from halp_graph.latency.sampler import QUICK_SAMPLING, SAMPLER_VERSION, SamplingConfig
 from halp_graph.latency.subgraph import layer_specs
+from halp_graph.latency.timing import Timing
 from halp_graph.models import edge_cases as ec
 from halp_graph.models.builder import GraphBuilder
 
@@ -220,3 +222,29 @@ def test_another_input_shape_reuses_the_detected_step_structures(built, tmp_path
     for group in other_groups.prunable():
         assert alone.cost_model(other_groups).candidate_counts(group) == \
             shared.cost_model(other_groups).candidate_counts(group)
+
+
+class ConversionsToldOnce(FakeBackend):
+    """A backend that, as ORT's packed sessions, tells a pair's layout conversions only
+    for the stem's full pair (timed alone) and leaves every other pair's unknown (NaN).
+    (The stem and the 3x3 blocks share a signature: whichever times (3, 64) tells it.)"""
+
+    rate = 2e-7  # ms per element
+
+    def time_layer(self, spec, ci, co, config=None) -> Timing:
+        t = super().time_layer(spec, ci, co, config)
+        told = (ci, co) == (3, 64)
+        elements = math.prod(spec.input.at(ci)) + math.prod(spec.output.at(co))
+        return dataclasses.replace(t, layout_ms=self.rate * elements if told else math.nan)
+
+
+def test_convs_whose_conversions_were_not_told_get_the_tables_typical_rate():
+    model = from_proto(wide_net())
+    target = get_target("cpu")
+    lut = build_lut(model, target, sampling=SamplingConfig(validation_points=0),
+                    backend=ConversionsToldOnce(target, dense_ms=2.0))
+    rates = {e.signature["op"]: e.layout_rate for e in lut.entries.values()}
+    convs = [e.layout_rate for e in lut.entries.values() if e.signature["op"] == "Conv"]
+    assert len(convs) >= 3 and all(r == pytest.approx(ConversionsToldOnce.rate) for r in convs), convs
+    assert rates["Gemm"] == 0.0  # ORT blocks no Gemm: no conversions to price
+    assert all(math.isfinite(e.layout_rate) for e in lut.entries.values())

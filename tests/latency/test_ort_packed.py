@@ -5,6 +5,7 @@ its pair, conversions are left out, and unsettled pairs are profiled again."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import onnx
@@ -125,6 +126,8 @@ def test_packed_timings_leave_out_conversions_and_retry_unsettled_pairs():
     timings = time_packed(backend.session, backend._bound_run, spec, pairs, share, config)
     assert set(timings) == set(pairs)
     assert all(t.runs == 6 and 0 < t.min_ms <= t.median_ms for t in timings.values())
+    # side by side, the conversions ORT names after no copy are nobody's: not told
+    assert all(math.isnan(t.layout_ms) for t in timings.values())
     # an aligned pair runs blocked kernels and converts at the edges of the cut: timed
     # alone, the conversions it left out are known
     alone = time_packed(backend.session, backend._bound_run, spec, pairs[:1], share, config)[pairs[0]]

@@ -101,8 +101,8 @@ def time_packed(session_factory, bound_run, spec: LayerSpec, pairs: list[tuple[i
     """{pair: Timing} for every pair, timed in packed, profiled sessions as described
     above, less what the profiler adds (`share`). ORT names the conversions it inserts
     after none of the copies, so a Timing's layout_ms (what was left out) is known only
-    for a pair timed alone, and 0 otherwise; a computing kernel that names no copy makes
-    its batch be profiled pair by pair."""
+    for a pair timed alone, from its runs alone, and NaN (unknown) otherwise; a computing
+    kernel that names no copy makes its batch be profiled pair by pair."""
     runs: dict[tuple[int, int], list[float]] = {}
     layouts: dict[tuple[int, int], list[float]] = {}
     todo = list(dict.fromkeys(pairs))
@@ -118,7 +118,8 @@ def time_packed(session_factory, bound_run, spec: LayerSpec, pairs: list[tuple[i
             for part, (kernel, layout) in zip(parts, profiled):
                 for pair in part:
                     runs.setdefault(pair, []).extend(kernel[pair])
-                    layouts.setdefault(pair, []).extend(layout[pair])
+                    if len(part) == 1:  # beside other copies its conversions are nobody's
+                        layouts.setdefault(pair, []).extend(layout[pair])
         todo = [pair for pair in todo if not _settled(runs[pair], config)]
         if not todo:
             break
@@ -128,7 +129,8 @@ def time_packed(session_factory, bound_run, spec: LayerSpec, pairs: list[tuple[i
         mean = trimmed_mean(values)
         q1, q3 = np.percentile(arr, [25, 75])
         out[pair] = Timing(max(mean, 1e-3), max(float(arr.min()), 1e-3), len(values),
-                           float((q3 - q1) / mean) if mean > 0 else 0.0, trimmed_mean(layouts[pair]))
+                           float((q3 - q1) / mean) if mean > 0 else 0.0,
+                           trimmed_mean(layouts[pair]) if pair in layouts else float("nan"))
     return out
 
 
