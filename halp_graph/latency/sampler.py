@@ -43,7 +43,8 @@ from .surface import AxisDomain, Surface, regime_counts
 # 3: ORT CPU layout conversions scaled from profiled pairs.
 # 4: ORT CPU pairs timed side by side from the profiler (backends/ort_packed.py).
 # 5: the profiler's share of each kernel read in each ORT session (ort_profile.ProfilerShare).
-# 6: join operands given a producer, so ORT CPU fuses the join as in a model (subgraph.py).
+# 6: join operands given a producer, so ORT CPU fuses the join as in a model (subgraph.py);
+#    conversion rates not told by a packed session filled from the table (build.py).
 SAMPLER_VERSION = 6
 
 
