@@ -187,10 +187,15 @@ def _attrs(node: onnx.NodeProto) -> dict:
     return out
 
 
+_GRAPH_TYPES = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+
+
 def _implicit_inputs(node: onnx.NodeProto) -> list[str]:
     """Outer tensors the node's subgraphs (If branches, Loop and Scan bodies) read: listed
     after its own inputs, so every use of a tensor is seen (a group whose channels reach
     a subgraph is frozen, since no rule edits inside one)."""
+    if not any(a.type in _GRAPH_TYPES for a in node.attribute):
+        return []  # most nodes: nothing to walk (called on every node of a capture)
     outer: list[str] = []
     for a in node.attribute:
         graphs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)

@@ -80,6 +80,7 @@ class Graph:
         self._input_set = set(inputs)
         self._output_set = set(outputs)
         self._constant_derived: set[str] | None = None
+        self._subgraph_reads: list | None = None
 
     def tensor(self, name: str) -> Tensor:
         t = self.tensors.get(name)
@@ -110,6 +111,19 @@ class Graph:
                     derived.update(o for o in node.outputs if o)
             self._constant_derived = derived
         return self.is_constant(name) or name in self._constant_derived
+
+    def subgraph_reads(self) -> list[tuple[Node, set[str]]]:
+        """Nodes with subgraphs (If, Loop, Scan) and the outer names their bodies read,
+        found once: the analysis of every Shape node asks (vit_h_14's 64 of them scanned
+        all 2,771 nodes each, 0.09 s of its capture)."""
+        if self._subgraph_reads is None:
+            found = []
+            for node in self.nodes:
+                bodies = [v for v in node.attrs.values() if hasattr(v, "node")]
+                if bodies:
+                    found.append((node, {i for body in bodies for inner in body.node for i in inner.input}))
+            self._subgraph_reads = found
+        return self._subgraph_reads
 
     def const(self, name: str) -> np.ndarray | None:
         """The value of a constant tensor (initializer, Constant node, folded), else None."""

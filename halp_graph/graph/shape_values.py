@@ -452,19 +452,9 @@ def shape_sinks(graph: Graph, shape_node: Node) -> list[tuple[Node | None, int, 
                 work += [o for o in user.outputs if o]
             else:
                 sinks.append((user, slot, name))
-    for node, names in _subgraph_reads(graph):
+    for node, names in graph.subgraph_reads():
         sinks += [(node, -2, name) for name in sorted(names & seen)]
     return sinks
-
-
-def _subgraph_reads(graph: Graph) -> list[tuple[Node, set[str]]]:
-    """Nodes with subgraphs (If, Loop, Scan) and the outer names their bodies read."""
-    found = []
-    for node in graph.nodes:
-        bodies = [v for v in node.attrs.values() if hasattr(v, "node")]
-        if bodies:
-            found.append((node, {i for body in bodies for inner in body.node for i in inner.input}))
-    return found
 
 
 def _is_arithmetic(graph: Graph, node: Node) -> bool:
