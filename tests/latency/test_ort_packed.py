@@ -98,6 +98,8 @@ def test_a_join_operand_gets_a_producer_so_the_join_is_fused_as_in_a_model(tmp_p
     model, feeds, weights = packed_model(spec, [pair, pair])
     packed = optimized_ops(model, weights)
     assert "Add" not in [op for op, _, _ in packed]  # fused into each copy's conv
+    pools = [name for op, _, name in packed if op == "MaxPool"]
+    assert len(pools) == 2 and all(_is_aux(name) for name in pools)  # as ORT names them: left out
     backend = open_backend(get_target("cpu"))
     with_pool = time_packed(backend.session, backend._bound_run, spec, [pair], backend.profiler_share(),
                             PackConfig(min_runs=6, max_runs=6, retries=0))
