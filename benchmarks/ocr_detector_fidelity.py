@@ -29,6 +29,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import halp_graph  # noqa: E402
+from halp_graph.runtime import session  # noqa: E402
 import third_party  # noqa: E402
 
 SIZE = 640
@@ -81,11 +82,9 @@ def held_out_images() -> dict[str, np.ndarray]:
     return out
 
 
-def text_maps(model_path: str, images: dict) -> dict[str, np.ndarray]:
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
+def text_maps(model, images: dict) -> dict[str, np.ndarray]:
+    """Per image, the pixels `model` (a path or LoadedModel) marks as text."""
+    sess = session(model)  # ONNX Runtime, 1 thread
     return {name: sess.run(None, {"x": x[None]})[0] > 0.3 for name, x in images.items()}
 
 
@@ -108,12 +107,9 @@ def main() -> int:
         for label, data in (("without data", None), ("with 24 images", calib)):
             result = halp_graph.prune(dense, "cpu", args.budget, input_shapes=shapes, calib=data,
                                       log=lambda line: print(f"  [{label}] {line}", flush=True))
-            out = os.path.join(tmp, f"{len(runs)}.onnx")
-            with open(out, "wb") as f:
-                f.write(result.model.proto.SerializeToString())
             latency = result.report["latency"]
-            runs[label] = (latency["pruned_ms"] / latency["dense_ms"], text_maps(out, images))
-        reference = text_maps(dense, images)
+            runs[label] = (latency["pruned_ms"] / latency["dense_ms"], text_maps(result.model, images))
+    reference = text_maps(dense, images)
     labels = list(runs)
     print("\n| image | dense: text share | " + " | ".join(f"{lab} ({runs[lab][0]:.3f}x): IoU" for lab in labels) + " |")
     print("|---|---|" + "---|" * len(labels))

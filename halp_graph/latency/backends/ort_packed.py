@@ -206,8 +206,7 @@ def _pair_index(node: str) -> int | None:
 
 def _is_aux(node: str) -> bool:
     """Whether a kernel is a copy's `aux<i>` node (or ORT's blocked kernel named after it)."""
-    head, _, rest = node.partition("_")
-    return head[:1] == "p" and head[1:].isdigit() and rest.startswith("aux")
+    return _pair_index(node) is not None and node.partition("_")[2].startswith("aux")
 
 
 def _pair_bytes(spec: LayerSpec, ci: int, co: int) -> int:
